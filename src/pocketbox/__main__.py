@@ -1,0 +1,3 @@
+from pocketbox.cli.main import main
+
+main()

@@ -1,0 +1,73 @@
+"""How Docker prints things: human sizes and durations, and column tables."""
+import time
+from datetime import datetime
+
+
+def human_size(n: float) -> str:
+    """Docker's units.HumanSize: decimal units, 3 significant digits (74.8MB)."""
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if abs(n) < 1000 or unit == "PB":
+            return f"{n:.3g}{unit}"
+        n /= 1000.0
+    raise AssertionError("unreachable")
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's units.HumanDuration ("About an hour", "3 weeks")."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    m = s // 60
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return f"{m} minutes"
+    h = round(s / 3600)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return f"{h} hours"
+    if h < 24 * 7 * 2:
+        return f"{h // 24} days"
+    if h < 24 * 30 * 2:
+        return f"{h // 24 // 7} weeks"
+    if h < 24 * 365 * 2:
+        return f"{h // 24 // 30} months"
+    return f"{h // 24 // 365} years"
+
+
+def parse_time(value: str) -> float | None:
+    """An RFC 3339 timestamp (as in image configs) as epoch seconds."""
+    if not value:
+        return None
+    value = value.replace("Z", "+00:00")
+    if "." in value:  # Python 3.11 takes at most 6 fractional digits
+        head, _, rest = value.partition(".")
+        digits = "".join(c for c in rest if c.isdigit())
+        tz = rest[len(digits):]
+        value = f"{head}.{digits[:6]}{tz}"
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
+
+
+def ago(timestamp: str) -> str:
+    t = parse_time(timestamp)
+    if t is None:
+        return "N/A"
+    return human_duration(time.time() - t) + " ago"
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """Columns padded to the widest cell plus three spaces, as Docker's tabwriter prints them."""
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)] if rows else [len(h) for h in headers]
+    lines = []
+    for row in [headers, *rows]:
+        cells = [str(c).ljust(w) for c, w in zip(row, widths)]
+        lines.append("   ".join(cells).rstrip())
+    return "\n".join(lines)

@@ -1,0 +1,69 @@
+"""The `pocketbox` command: a thin click layer. It parses flags, calls the engine, prints.
+
+Errors: the engine raises PocketboxError (one line, an exit code); usage errors exit 125 as
+Docker's CLI does; no traceback reaches the user."""
+import functools
+import sys
+
+import click
+
+from pocketbox import __version__
+from pocketbox.errors import PocketboxError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def fail(message: str, code: int = 125) -> None:
+    raise PocketboxError(message, code)
+
+
+def needs_root(f):
+    """Commands that read or write the state root need root; say so before doing anything."""
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        from pocketbox.state import require_root
+
+        require_root()
+        return f(*args, **kwargs)
+    return wrapper
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "-v", "--version", prog_name="pocketbox",
+                      message="pocketbox version %(version)s")
+def cli():
+    """pocketbox: a small container runtime that does what Docker does, in readable Python.
+
+    State lives in /var/lib/pocketbox ($POCKETBOX_ROOT moves it)."""
+
+
+@cli.group(context_settings=CONTEXT)
+def image():
+    """Manage images."""
+
+
+def main(argv=None) -> None:
+    from pocketbox.cli import image_commands  # noqa: F401  (registers the commands)
+
+    try:
+        rv = cli.main(args=argv, prog_name="pocketbox", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(125)
+    except PocketboxError as e:
+        click.echo(f"pocketbox: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("pocketbox: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(141)
+    except OSError as e:
+        click.echo(f"pocketbox: {e}", err=True)
+        sys.exit(125)
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,0 +1,1 @@
+"""The image side: content-addressed store, layer unpacking, pulling, archives."""

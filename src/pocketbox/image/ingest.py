@@ -1,0 +1,105 @@
+"""Bring one layer into the store, from a registry response or an archive member, in one pass.
+
+socket/file -> sha256 of the blob (copied to the blob file) -> decompress -> sha256 of the tar
+(the DiffID) -> unpack into a staging dir. Both digests are checked before the blob and the
+layer are renamed into the store; on any failure the staging directory is removed, so the
+store never holds a partial layer."""
+import http.client
+import os
+import socket
+import time
+
+from pocketbox.errors import DigestMismatch, PocketboxError
+from pocketbox.image import streams
+from pocketbox.image.store import Store, hex_of, remove_tree
+from pocketbox.image.unpack import unpack
+
+ATTEMPTS = 3
+
+
+class Cancelled(PocketboxError):
+    pass
+
+
+class _Cancellable:
+    """Raises Cancelled at the next read once `cancel` is set (Ctrl-C in the main thread)."""
+
+    def __init__(self, raw, cancel):
+        self.raw = raw
+        self.cancel = cancel
+
+    def read(self, n: int = -1) -> bytes:
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled("pull cancelled")
+        return self.raw.read(n)
+
+
+def ingest_layer(store: Store, chain_id: str, diff_id: str, desc: dict, opener, show=None, cancel=None) -> dict:
+    """Make layer `chain_id` present in the store; returns its layer.json info.
+
+    `desc` has the blob's digest (None if unknown: computed), size and mediaType; `opener()`
+    returns a readable of the blob bytes, used only when the blob is not stored already."""
+    digest = desc.get("digest")
+    short = (digest or diff_id)[7:19]
+    show = show or (lambda *a: None)
+    chain_hex = hex_of(chain_id)
+    with store.lock(f"layer-{chain_hex}"):
+        if store.has_layer(chain_id):
+            show(short, "Already exists")
+            return store.layer_info(chain_id)
+        store.clean_stale_staging(f"layer-{chain_hex}")
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return _ingest_once(store, chain_id, diff_id, desc, opener, show, cancel)
+            except (ConnectionError, socket.timeout, http.client.HTTPException):
+                if attempt == ATTEMPTS or (cancel is not None and cancel.is_set()):
+                    raise
+                show(short, f"Retrying in {attempt} seconds")
+                time.sleep(attempt)
+    raise AssertionError("unreachable")
+
+
+def _ingest_once(store, chain_id, diff_id, desc, opener, show, cancel) -> dict:
+    digest, size, media_type = desc.get("digest"), desc.get("size"), desc.get("mediaType", "")
+    short = (digest or diff_id)[7:19]
+    staged = store.staging(f"layer-{hex_of(chain_id)}")
+    os.mkdir(staged, 0o700)
+    os.mkdir(staged / "diff", 0o755)
+    source = sink = None
+    have_blob = digest is not None and store.has_blob(digest)
+    try:
+        if have_blob:
+            source = open(store.blob_path(digest), "rb")
+        else:
+            source = opener()
+            sink = open(staged / "blob", "wb")
+        blob = streams.VerifyingReader(_Cancellable(source, cancel), digest, size, sink)
+        if not have_blob:
+            blob.on_progress = lambda n: show(short, "Downloading", n, size)
+        tar = streams.VerifyingReader(streams.decompressed(blob, media_type), diff_id)
+        result = unpack(tar, str(staged / "diff"))
+        tar.drain()  # the tar's end-of-archive padding is part of the DiffID
+        blob.drain()
+        blob.verify("layer")
+        tar.verify("layer content (DiffID)")
+        if sink is not None:
+            sink.close()
+            sink = None
+            store.commit_blob(staged / "blob", blob.digest)
+        info = {
+            "ChainID": chain_id, "DiffID": diff_id, "Digest": blob.digest, "MediaType": media_type,
+            "CompressedSize": blob.size, "Size": result.size, "Entries": result.entries,
+        }
+        store.commit_layer(staged, chain_id, info)
+        show(short, "Pull complete")
+        return info
+    except DigestMismatch:
+        if have_blob:  # a corrupt blob in our store: drop it so that the next pull fetches it again
+            os.unlink(store.blob_path(digest))
+        raise
+    finally:
+        if sink is not None:
+            sink.close()
+        if source is not None:
+            source.close()
+        remove_tree(staged)

@@ -1,0 +1,133 @@
+"""Pull an image: resolve the reference, choose the platform's manifest, fetch the config, and
+stream every layer from the registry into the store (several layers at once).
+
+Each layer takes one pass: socket -> sha256 of the blob (and the blob file) -> decompress ->
+sha256 of the tar (the DiffID) -> unpack. Both digests are checked before the blob and the
+layer directory are renamed into the store; on any failure the staging directory is removed."""
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from pocketbox.errors import RegistryError
+from pocketbox.image import streams
+from pocketbox.image.records import image_record
+from pocketbox.image.ingest import ingest_layer
+from pocketbox.image.store import Store, chain_ids, hex_of
+from pocketbox.reference import Reference
+from pocketbox.registry.client import Registry
+from pocketbox.registry.manifest import INDEX_TYPES, LAYER_TYPES, Platform, host_platform, select_manifest
+
+MAX_CONCURRENT_LAYERS = 3
+MAX_CONFIG_BYTES = 8 << 20
+
+
+@dataclass
+class PullResult:
+    reference: Reference
+    image_id: str
+    manifest_digest: str
+    up_to_date: bool
+
+
+class _Progress:
+    """Forwards layer progress to the caller's callback (the CLI draws it)."""
+
+    def __init__(self, callback):
+        self.callback = callback
+        self.lock = threading.Lock()
+
+    def __call__(self, layer_id: str, status: str, current: int | None = None, total: int | None = None):
+        if self.callback:
+            with self.lock:
+                self.callback(layer_id, status, current, total)
+
+
+def pull(ref: Reference, platform: Platform | None = None, progress=None, on_event=None) -> PullResult:
+    store = Store.open()
+    registry = Registry(ref.domain, on_event=on_event)
+    want = platform or host_platform()
+    show = _Progress(progress)
+
+    body, digest, manifest = registry.get_manifest(ref, ref.digest or ref.tag)
+    index_digest = None
+    if manifest["mediaType"] in INDEX_TYPES:
+        store.put_blob_bytes(body, digest)
+        index_digest = digest
+        desc = select_manifest(manifest, want)
+        body, digest, manifest = registry.get_manifest(ref, desc["digest"])
+        if manifest["mediaType"] in INDEX_TYPES:
+            raise RegistryError("nested manifest lists are not supported")
+    config_desc = manifest.get("config") or {}
+    layers = manifest.get("layers") or []
+    for layer in layers:
+        if layer.get("mediaType") not in LAYER_TYPES:
+            raise RegistryError(f"unsupported layer media type {layer.get('mediaType')!r}")
+        hex_of(layer.get("digest", ""))
+    config_bytes = _fetch_small_blob(store, registry, ref, config_desc)
+    config = json.loads(config_bytes)
+    diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+    if len(diff_ids) != len(layers):
+        raise RegistryError(f"image config lists {len(diff_ids)} layers but the manifest has {len(layers)}")
+    for d in diff_ids:
+        hex_of(d)
+    chains = chain_ids(diff_ids)
+    image_id = config_desc["digest"]
+
+    from pocketbox.engine.images import GC_LOCK, register_image  # the engine owns names and tags
+
+    with store.lock(GC_LOCK, shared=True):
+        existing = store.image(image_id)
+        up_to_date = existing is not None and all(store.has_layer(c) for c in chains)
+        infos = [store.layer_info(c) for c in chains] if up_to_date else _fetch_layers(
+            store, registry, ref, layers, diff_ids, chains, show)
+        store.put_blob_bytes(body, digest)
+        record = image_record(
+            image_id=image_id, config=config, manifest=manifest, manifest_digest=digest,
+            index_digest=index_digest, layer_infos=infos, chains=chains,
+        )
+        register_image(store, record, ref, index_digest or digest)
+    return PullResult(ref, image_id, index_digest or digest, up_to_date)
+
+
+def _fetch_layers(store, registry, ref, layers, diff_ids, chains, show) -> list[dict]:
+    """Fetch and unpack all layers, MAX_CONCURRENT_LAYERS at a time; Ctrl-C cancels them all."""
+    cancel = threading.Event()
+    infos: list[dict] = [{}] * len(layers)
+
+    def work(i: int) -> None:
+        infos[i] = ingest_layer(store, chains[i], diff_ids[i], layers[i],
+                                lambda: registry.open_blob(ref, layers[i]["digest"]), show, cancel)
+
+    for layer in layers:
+        show(layer["digest"][7:19], "Pulling fs layer")
+    with ThreadPoolExecutor(max_workers=MAX_CONCURRENT_LAYERS) as pool:
+        futures = [pool.submit(work, i) for i in range(len(layers))]
+        try:
+            for f in futures:
+                f.result()
+        except BaseException:
+            cancel.set()
+            for f in futures:
+                f.cancel()
+            raise
+    return infos
+
+
+def _fetch_small_blob(store: Store, registry: Registry, ref: Reference, desc: dict) -> bytes:
+    digest = desc.get("digest", "")
+    hex_of(digest)
+    if store.has_blob(digest):
+        return store.read_blob(digest)
+    size = desc.get("size")
+    if size is not None and size > MAX_CONFIG_BYTES:
+        raise RegistryError(f"image config {digest} is larger than 8 MiB; refusing it")
+    r = registry.open_blob(ref, digest)
+    try:
+        reader = streams.VerifyingReader(r, digest, size)
+        data = b"".join(iter(lambda: reader.read(1 << 16), b""))
+        reader.verify("config")
+    finally:
+        r.close()
+    store.put_blob_bytes(data, digest)
+    return data

@@ -1,0 +1,134 @@
+"""Readers that sit in the one pass a layer takes: bytes in -> digest checked -> decompressed -> tar.
+
+A layer is never written to disk as a temporary .tar: the registry's bytes are hashed (and
+saved as the blob) while they are decompressed and unpacked."""
+import hashlib
+import zlib
+
+from pocketbox.errors import DigestMismatch, LayerError
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+CHUNK = 1 << 20
+
+
+class VerifyingReader:
+    """Pass bytes through while computing sha256, optionally copying them to `sink`.
+
+    Reading more than `expected_size` bytes is an error at once (a registry cannot make us
+    store an endless blob); `verify()` checks size and digest once the stream is drained."""
+
+    def __init__(self, raw, expected_digest: str | None = None, expected_size: int | None = None, sink=None):
+        self.raw = raw
+        self.expected_digest = expected_digest
+        self.expected_size = expected_size
+        self.sink = sink
+        self.hash = hashlib.sha256()
+        self.size = 0
+        self.on_progress = None
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n if n and n > 0 else CHUNK)
+        if data:
+            self.size += len(data)
+            if self.expected_size is not None and self.size > self.expected_size:
+                raise DigestMismatch(
+                    f"blob {self.expected_digest} is larger than the {self.expected_size} bytes its descriptor says"
+                )
+            self.hash.update(data)
+            if self.sink is not None:
+                self.sink.write(data)
+            if self.on_progress is not None:
+                self.on_progress(self.size)
+        return data
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self.hash.hexdigest()
+
+    def verify(self, what: str = "blob") -> None:
+        if self.expected_size is not None and self.size != self.expected_size:
+            raise DigestMismatch(
+                f"{what} {self.expected_digest}: got {self.size} bytes, the descriptor says {self.expected_size}"
+            )
+        if self.expected_digest is not None and self.digest != self.expected_digest:
+            raise DigestMismatch(f"{what} digest mismatch: expected {self.expected_digest}, got {self.digest}")
+
+
+class _Peekable:
+    def __init__(self, raw):
+        self.raw = raw
+        self.head = b""
+
+    def peek(self, n: int) -> bytes:
+        while len(self.head) < n:
+            more = self.raw.read(n - len(self.head))
+            if not more:
+                break
+            self.head += more
+        return self.head[:n]
+
+    def read(self, n: int = -1) -> bytes:
+        if self.head:
+            data, self.head = self.head, b""
+            return data
+        return self.raw.read(n)
+
+
+class _GzipReader:
+    """Multi-member gzip decoder over a stream (zlib releases the GIL on big buffers)."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self.buf = b""
+        self.eof = False
+
+    def _next_input(self) -> bytes | None:
+        """The compressed bytes to feed next, starting a new gzip member where one ended."""
+        if not self.z.eof:
+            data = self.z.unconsumed_tail or self.raw.read(CHUNK)
+            if not data:
+                raise LayerError("layer is truncated: the gzip stream ended early")
+            return data
+        rest = self.z.unused_data
+        while not rest.strip(b"\0"):  # trailing zero padding after the last member
+            more = self.raw.read(CHUNK)
+            if not more:
+                return None
+            rest = more
+        self.z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return rest
+
+    def read(self, n: int = -1) -> bytes:
+        n = n if n and n > 0 else CHUNK
+        while not self.buf and not self.eof:
+            data = self._next_input()
+            if data is None:
+                self.eof = True
+                break
+            try:
+                self.buf = self.z.decompress(data, CHUNK)
+            except zlib.error as e:
+                raise LayerError(f"layer is not valid gzip: {e}") from None
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+
+def decompressed(raw, media_type: str = ""):
+    """Return a reader of the uncompressed tar, choosing the codec from the magic bytes."""
+    p = _Peekable(raw)
+    head = p.peek(4)
+    if head.startswith(GZIP_MAGIC):
+        return _GzipReader(p)
+    if head == ZSTD_MAGIC:
+        import zstandard  # only zstd layers pay for this import
+
+        return zstandard.ZstdDecompressor().stream_reader(p, read_across_frames=True, read_size=CHUNK)
+    if media_type.endswith("+gzip") or media_type.endswith(".gzip") or media_type.endswith("+zstd"):
+        raise LayerError(f"layer says {media_type} but its bytes are not in that format")
+    return p

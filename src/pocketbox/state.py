@@ -1,0 +1,52 @@
+"""Where pocketbox keeps its state: one root directory, /var/lib/pocketbox or $POCKETBOX_ROOT.
+
+Everything pocketbox writes lives below it; nothing is global elsewhere."""
+import json
+import os
+from pathlib import Path
+
+from pocketbox.errors import NotRootError
+
+DEFAULT_ROOT = "/var/lib/pocketbox"
+
+
+def require_root() -> None:
+    """Containers need root (namespaces, mounts, cgroups); fail before writing anything."""
+    if os.geteuid() != 0:
+        raise NotRootError("this command needs root: run it with sudo (sudo pocketbox ...)")
+
+
+def state_root() -> Path:
+    return Path(os.environ.get("POCKETBOX_ROOT") or DEFAULT_ROOT)
+
+
+def ensure_dir(path: Path, mode: int = 0o700) -> Path:
+    path.mkdir(parents=True, exist_ok=True, mode=mode)
+    return path
+
+
+def write_json_atomic(path: Path, data, mode: int = 0o600) -> None:
+    """Write JSON so that a reader sees the old or the new file, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def read_json(path: Path, default=None):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return default
