@@ -12,6 +12,10 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 CHUNK = 1 << 20
 
 
+class TruncatedStream(ConnectionError):
+    """The source ended before the descriptor's size: a dropped connection, retried by callers."""
+
+
 class VerifyingReader:
     """Pass bytes through while computing sha256, optionally copying them to `sink`.
 
@@ -29,6 +33,10 @@ class VerifyingReader:
 
     def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n if n and n > 0 else CHUNK)
+        if not data and self.expected_size is not None and self.size < self.expected_size:
+            raise TruncatedStream(
+                f"blob {self.expected_digest}: the stream ended after {self.size} of {self.expected_size} bytes"
+            )
         if data:
             self.size += len(data)
             if self.expected_size is not None and self.size > self.expected_size:

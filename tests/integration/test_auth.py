@@ -1,0 +1,101 @@
+"""Registry auth as Docker Hub does it: anonymous Bearer tokens, login/logout, Basic auth,
+and blob redirects to a CDN that must not see our credentials."""
+import json
+import os
+import stat
+
+import pytest
+
+import ociimage
+from conftest import requires_root
+from helpers.proxies import Cdn
+from helpers.registry import RegistryProcess, skopeo_push
+from helpers.tokenserver import PASSWORD, USER, TokenServer
+
+pytestmark = requires_root
+
+
+@pytest.fixture(scope="module")
+def token_registry(tmp_path_factory, busybox_rootfs):
+    """A registry behind a token service, with blob GETs redirected to a CDN."""
+    work = tmp_path_factory.mktemp("token-registry")
+    tokens = TokenServer(work / "token.crt")
+    cdn = Cdn(work / "registry" / "data")
+    extra = {**tokens.registry_auth_config(),
+             "middleware": {"storage": [{"name": "redirect", "options": {"baseurl": f"http://{cdn.host}/"}}]}}
+    reg = RegistryProcess(work / "registry", extra)
+    layout = ociimage.Layout(work / "layout")
+    desc = layout.image([ociimage.tar_dir(busybox_rootfs), ociimage.tar_entries([("second", "file", "2")])])
+    layout.tag(desc, "latest")
+    creds = f"{USER}:{PASSWORD}"
+    skopeo_push(work / "layout", "latest", f"{reg.host}/library/busybox:latest", work / "home", creds=creds)
+    skopeo_push(work / "layout", "latest", f"{reg.host}/private/secret:latest", work / "home", creds=creds)
+    yield reg, tokens, cdn
+    reg.stop()
+    cdn.stop()
+    tokens.stop()
+
+
+def test_anonymous_token_flow_reuses_one_token(pb, token_registry):
+    reg, tokens, cdn = token_registry
+    tokens.requests.clear()
+    cdn.requests.clear()
+    pb("pull", f"{reg.host}/library/busybox")
+    # manifest, config and two layers share one scope: one token serves them all
+    assert len(tokens.requests) == 1
+    assert tokens.requests[0]["scope"] == ["repository:library/busybox:pull"]
+    assert not tokens.requests[0]["authed"]
+    # blobs came from the CDN after a redirect, and it never saw the Authorization header
+    assert len(cdn.requests) >= 2
+    assert all(r["authorization"] is None for r in cdn.requests)
+
+
+def test_private_repository_needs_login(pb, token_registry):
+    reg, tokens, _ = token_registry
+    ref = f"{reg.host}/private/secret"
+    r = pb("pull", ref, expect=125)
+    assert "pull access denied" in r.stderr or "unauthorized" in r.stderr
+    r = pb("login", "-u", USER, "--password-stdin", reg.host, input="wrong\n", expect=125)
+    assert "unauthorized" in r.stderr or "refused" in r.stderr
+    assert not (pb.root / "auth.json").exists()
+    r = pb("login", "-u", USER, "--password-stdin", reg.host, input=PASSWORD + "\n")
+    assert r.stdout.strip() == "Login Succeeded"
+    auth_file = pb.root / "auth.json"
+    assert stat.S_IMODE(auth_file.stat().st_mode) == 0o600
+    assert reg.host in json.loads(auth_file.read_text())["auths"]
+    tokens.requests.clear()
+    pb("pull", ref)
+    assert tokens.requests and all(r["authed"] for r in tokens.requests)
+    assert pb("logout", reg.host).stdout.strip() == f"Removing login credentials for {reg.host}"
+    assert pb("logout", reg.host).stdout.strip() == f"Not logged in to {reg.host}"
+    pb("rmi", ref)
+    pb("pull", ref, expect=125)
+
+
+@pytest.fixture(scope="module")
+def basic_registry(tmp_path_factory, busybox_rootfs):
+    import warnings
+
+    work = tmp_path_factory.mktemp("basic-registry")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import crypt  # deprecated in 3.11 but present; the registry's htpasswd wants bcrypt
+
+        line = f"{USER}:{crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH))}\n"
+    (work / "htpasswd").write_text(line)
+    reg = RegistryProcess(work / "registry", {"auth": {"htpasswd": {"realm": "pocketbox-test",
+                                                                    "path": str(work / "htpasswd")}}})
+    layout = ociimage.Layout(work / "layout")
+    layout.tag(layout.image([ociimage.tar_dir(busybox_rootfs)]), "latest")
+    skopeo_push(work / "layout", "latest", f"{reg.host}/team/tool:latest", work / "home", creds=f"{USER}:{PASSWORD}")
+    yield reg
+    reg.stop()
+
+
+def test_basic_auth_registry(pb, basic_registry):
+    ref = f"{basic_registry.host}/team/tool"
+    r = pb("pull", ref, expect=125)
+    assert "pocketbox login" in r.stderr
+    pb("login", "-u", USER, "-p", PASSWORD, basic_registry.host)
+    pb("pull", ref)
+    assert os.stat(pb.root).st_mode & 0o077 == 0
