@@ -3,6 +3,7 @@
 Errors: the engine raises PocketboxError (one line, an exit code); usage errors exit 125 as
 Docker's CLI does; no traceback reaches the user."""
 import functools
+import os
 import sys
 
 import click
@@ -65,5 +66,11 @@ def main(argv=None) -> None:
         sys.exit(141)
     except OSError as e:
         click.echo(f"pocketbox: {e}", err=True)
+        sys.exit(125)
+    except Exception as e:  # a bug: still one line, the traceback only on request
+        if os.environ.get("POCKETBOX_DEBUG"):
+            raise
+        click.echo(f"pocketbox: internal error: {type(e).__name__}: {e} (POCKETBOX_DEBUG=1 shows the traceback)",
+                   err=True)
         sys.exit(125)
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -27,32 +27,40 @@ class ArchiveError(PocketboxError):
     pass
 
 
-def _member_bytes(tar: tarfile.TarFile, name: str, limit: int = 16 << 20) -> bytes:
-    name = name[2:] if name.startswith("./") else name
-    try:
-        m = tar.getmember(name)
-    except KeyError:
-        raise ArchiveError(f"invalid archive: {name!r} is missing") from None
-    if not m.isreg() or m.size > limit:
-        raise ArchiveError(f"invalid archive: {name!r} is not a small regular file")
-    return tar.extractfile(m).read()
+def _normalize(name: str) -> str:
+    while name.startswith("./"):
+        name = name[2:]
+    return name.lstrip("/")
 
 
-def _opener(tar: tarfile.TarFile, name: str):
-    def open_member():
-        try:
-            m = tar.getmember(name)
-        except KeyError:
-            raise ArchiveError(f"invalid archive: layer {name!r} is missing") from None
+class _Archive:
+    """Random access to the members of an image archive, by their name without a leading ./"""
+
+    def __init__(self, tar: tarfile.TarFile):
+        self.tar = tar
+        self.members = {_normalize(m.name): m for m in tar.getmembers()}
+
+    def _member(self, name: str) -> tarfile.TarInfo:
+        m = self.members.get(_normalize(name))
+        if m is None:
+            raise ArchiveError(f"invalid archive: {name!r} is missing")
         if not m.isreg():
-            raise ArchiveError(f"invalid archive: layer {name!r} is not a regular file")
-        return tar.extractfile(m)
-    return open_member
+            raise ArchiveError(f"invalid archive: {name!r} is not a regular file")
+        return m
+
+    def read(self, name: str, limit: int = 16 << 20) -> bytes:
+        m = self._member(name)
+        if m.size > limit:
+            raise ArchiveError(f"invalid archive: {name!r} is too large for a manifest or config")
+        return self.tar.extractfile(m).read()
+
+    def opener(self, name: str):
+        return lambda: self.tar.extractfile(self._member(name))
 
 
 def load(path_or_file, platform: Platform | None = None) -> list[tuple[str | None, str]]:
     """Load every image of the archive; returns (name or None, image ID) pairs."""
-    from pocketbox.engine.images import GC_LOCK, register_image
+    from pocketbox.engine.images import GC_LOCK
 
     store = Store.open()
     try:
@@ -61,56 +69,65 @@ def load(path_or_file, platform: Platform | None = None) -> list[tuple[str | Non
     except (tarfile.TarError, OSError) as e:
         raise ArchiveError(f"cannot read the archive: {e}") from None
     with tar, store.lock(GC_LOCK, shared=True):
-        names = set(tar.getnames())
-        if "manifest.json" in names:
-            entries = _docker_entries(tar, store)
-        elif "index.json" in names and "oci-layout" in names:
-            entries = _oci_entries(tar, store, platform or host_platform())
+        archive = _Archive(tar)
+        if "manifest.json" in archive.members:
+            entries = _docker_entries(archive)
+        elif "index.json" in archive.members and "oci-layout" in archive.members:
+            entries = _oci_entries(archive, store, platform or host_platform())
         else:
             raise ArchiveError("this is neither a `docker save` archive (no manifest.json) "
                                "nor an OCI image layout (no index.json/oci-layout)")
-        loaded = []
-        for config_bytes, layer_descs, manifest, manifest_bytes, index_digest, tags in entries:
-            config = json.loads(config_bytes)
-            image_id = store.put_blob_bytes(config_bytes)
-            diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
-            if len(diff_ids) != len(layer_descs):
-                raise ArchiveError(f"image config lists {len(diff_ids)} layers but the archive has {len(layer_descs)}")
-            for d in diff_ids:
-                hex_of(d)  # a diff ID becomes a path: it must be a well-formed digest
-            chains = chain_ids(diff_ids)
-            infos = [ingest_layer(store, c, d, desc, opener) for c, d, (desc, opener) in zip(chains, diff_ids, layer_descs)]
-            if manifest is None:  # docker save: make the schema2 manifest it does not carry
-                manifest = {
-                    "schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
-                    "config": {"mediaType": DOCKER_CONFIG, "size": len(config_bytes), "digest": image_id},
-                    "layers": [{"mediaType": _layer_type(i), "size": i["CompressedSize"], "digest": i["Digest"]}
-                               for i in infos],
-                }
-                manifest_bytes = json.dumps(manifest, indent=3).encode()
-            manifest_digest = store.put_blob_bytes(manifest_bytes)
-            record = image_record(image_id=image_id, config=config, manifest=manifest,
-                                  manifest_digest=manifest_digest, index_digest=index_digest,
-                                  layer_infos=infos, chains=chains)
-            refs = [reference.parse(t) for t in tags] or [None]
-            for ref in refs:
-                register_image(store, record, ref, None)
-                loaded.append((ref.familiar() if ref else None, image_id))
-        return loaded
+        try:
+            return _load_entries(store, entries)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise ArchiveError(f"invalid archive: {type(e).__name__}: {e}") from None
+
+
+def _load_entries(store: Store, entries) -> list[tuple[str | None, str]]:
+    from pocketbox.engine.images import register_image
+
+    loaded = []
+    for config_bytes, layer_descs, manifest, manifest_bytes, index_digest, tags in entries:
+        config = json.loads(config_bytes)
+        image_id = store.put_blob_bytes(config_bytes)
+        diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+        if len(diff_ids) != len(layer_descs):
+            raise ArchiveError(f"image config lists {len(diff_ids)} layers but the archive has {len(layer_descs)}")
+        for d in diff_ids:
+            hex_of(d)  # a diff ID becomes a path: it must be a well-formed digest
+        chains = chain_ids(diff_ids)
+        infos = [ingest_layer(store, c, d, desc, opener) for c, d, (desc, opener) in zip(chains, diff_ids, layer_descs)]
+        if manifest is None:  # docker save: make the schema2 manifest it does not carry
+            manifest = {
+                "schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
+                "config": {"mediaType": DOCKER_CONFIG, "size": len(config_bytes), "digest": image_id},
+                "layers": [{"mediaType": _layer_type(i), "size": i["CompressedSize"], "digest": i["Digest"]}
+                           for i in infos],
+            }
+            manifest_bytes = json.dumps(manifest, indent=3).encode()
+        manifest_digest = store.put_blob_bytes(manifest_bytes)
+        record = image_record(image_id=image_id, config=config, manifest=manifest,
+                              manifest_digest=manifest_digest, index_digest=index_digest,
+                              layer_infos=infos, chains=chains)
+        refs = [reference.parse(t) for t in tags] or [None]
+        for ref in refs:
+            register_image(store, record, ref, None)
+            loaded.append((ref.familiar() if ref else None, image_id))
+    return loaded
 
 
 def _layer_type(info: dict) -> str:
     return DOCKER_LAYER_TAR if info["Digest"] == info["DiffID"] else DOCKER_LAYER_GZIP
 
 
-def _docker_entries(tar, store):
+def _docker_entries(archive: _Archive):
     try:
-        items = json.loads(_member_bytes(tar, "manifest.json"))
+        items = json.loads(archive.read("manifest.json"))
     except ValueError:
         raise ArchiveError("invalid archive: manifest.json is not JSON") from None
     for item in items:
-        config_bytes = _member_bytes(tar, item["Config"])
-        layers = [({"digest": None, "size": None, "mediaType": ""}, _opener(tar, p)) for p in item.get("Layers", [])]
+        config_bytes = archive.read(item["Config"])
+        layers = [({"digest": None, "size": None, "mediaType": ""}, archive.opener(p)) for p in item.get("Layers", [])]
         yield config_bytes, layers, None, None, None, item.get("RepoTags") or []
 
 
@@ -118,20 +135,20 @@ def _blob_name(digest: str) -> str:
     return f"blobs/sha256/{hex_of(digest)}"
 
 
-def _oci_entries(tar, store, platform):
-    index = json.loads(_member_bytes(tar, "index.json"))
+def _oci_entries(archive: _Archive, store: Store, platform: Platform):
+    index = json.loads(archive.read("index.json"))
     for desc in index.get("manifests", []):
         annotations = desc.get("annotations") or {}
         index_digest = None
-        body = _member_bytes(tar, _blob_name(desc["digest"]))
+        body = archive.read(_blob_name(desc["digest"]))
         manifest = json.loads(body)
         if (manifest.get("mediaType") or desc.get("mediaType")) in INDEX_TYPES:
             index_digest = store.put_blob_bytes(body, desc["digest"])
             child = select_manifest(manifest, platform)
-            body = _member_bytes(tar, _blob_name(child["digest"]))
+            body = archive.read(_blob_name(child["digest"]))
             manifest = json.loads(body)
-        config_bytes = _member_bytes(tar, _blob_name(manifest["config"]["digest"]))
-        layers = [(layer, _opener(tar, _blob_name(layer["digest"]))) for layer in manifest.get("layers", [])]
+        config_bytes = archive.read(_blob_name(manifest["config"]["digest"]))
+        layers = [(layer, archive.opener(_blob_name(layer["digest"]))) for layer in manifest.get("layers", [])]
         name = annotations.get(CONTAINERD_NAME) or annotations.get(REF_NAME) or ""
         tags = [name] if _is_full_reference(name) else []
         yield config_bytes, layers, manifest, body, index_digest, tags

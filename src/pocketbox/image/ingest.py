@@ -77,8 +77,13 @@ def _ingest_once(store, chain_id, diff_id, desc, opener, show, cancel) -> dict:
         if not have_blob:
             blob.on_progress = lambda n: show(short, "Downloading", n, size)
         tar = streams.VerifyingReader(streams.decompressed(blob, media_type), diff_id)
-        result = unpack(tar, str(staged / "diff"))
-        tar.drain()  # the tar's end-of-archive padding is part of the DiffID
+        reader = streams.ThreadedReader(tar)  # fetch + hash + decompress on the other core
+        try:
+            result = unpack(reader, str(staged / "diff"))
+            while reader.read(streams.CHUNK):  # the tar's end-of-archive padding is part of the DiffID
+                pass
+        finally:
+            reader.close()
         blob.drain()
         blob.verify("layer")
         tar.verify("layer content (DiffID)")

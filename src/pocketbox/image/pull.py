@@ -65,7 +65,10 @@ def pull(ref: Reference, platform: Platform | None = None, progress=None, on_eve
             raise RegistryError(f"unsupported layer media type {layer.get('mediaType')!r}")
         hex_of(layer.get("digest", ""))
     config_bytes = _fetch_small_blob(store, registry, ref, config_desc)
-    config = json.loads(config_bytes)
+    try:
+        config = json.loads(config_bytes)
+    except ValueError:
+        raise RegistryError(f"image config {config_desc.get('digest')} is not valid JSON") from None
     diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
     if len(diff_ids) != len(layers):
         raise RegistryError(f"image config lists {len(diff_ids)} layers but the manifest has {len(layers)}")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from pocketbox import syscalls
 from pocketbox.errors import LayerError
+from pocketbox.image.streams import ForwardReader
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -189,7 +190,7 @@ def unpack(stream, dest: str) -> UnpackResult:
     os.chmod(dest, 0o755)
     w = _LayerWriter(dest)
     try:
-        with tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 20) as tar:
+        with tarfile.open(fileobj=ForwardReader(stream), mode="r:") as tar:
             for m in tar:
                 w.result.entries += 1
                 if w.result.entries > MAX_ENTRIES:
@@ -238,9 +239,7 @@ def _unpack_entry(w: _LayerWriter, tar: tarfile.TarFile, m: tarfile.TarInfo) -> 
     elif m.isreg():
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
         try:
-            src = tar.extractfile(m)
-            with os.fdopen(os.dup(fd), "wb", buffering=0) as out:
-                shutil.copyfileobj(src, out, 1 << 20)
+            _copy_data(tar, m, fd)
             w.set_attrs(dfd, name, m, fd=fd)
         finally:
             os.close(fd)
@@ -259,6 +258,31 @@ def _unpack_entry(w: _LayerWriter, tar: tarfile.TarFile, m: tarfile.TarInfo) -> 
     else:
         raise LayerError(f"layer entry {m.name!r} has an unsupported tar type {m.type!r}")
     w.set_attrs(dfd, name, m, rel=rel)
+
+
+def _copy_data(tar: tarfile.TarFile, m: tarfile.TarInfo, fd: int) -> None:
+    """Write member `m`'s bytes to `fd`: straight from the stream (tarfile's file objects
+    cost more than the copy for the many small files of a root filesystem)."""
+    if m.issparse():
+        with tar.extractfile(m) as src:
+            while chunk := src.read(1 << 20):
+                _write_all(fd, chunk)
+        return
+    stream = tar.fileobj
+    stream.seek(m.offset_data)
+    remaining = m.size
+    while remaining:
+        chunk = stream.read(min(remaining, 1 << 20))
+        if not chunk:
+            raise LayerError(f"layer is truncated inside {m.name!r}")
+        _write_all(fd, chunk)
+        remaining -= len(chunk)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _hardlink(w: _LayerWriter, dfd: int, name: str, m: tarfile.TarInfo) -> None:

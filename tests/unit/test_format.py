@@ -1,0 +1,29 @@
+from pocketbox.cli.format import human_duration, human_size, parse_time, table
+
+
+def test_human_size_like_docker():
+    assert human_size(0) == "0B"
+    assert human_size(1980000) == "1.98MB"
+    assert human_size(124_000_000) == "124MB"
+    assert human_size(74_800_000) == "74.8MB"
+    assert human_size(1_230_000_000) == "1.23GB"
+
+
+def test_human_duration_like_docker():
+    assert human_duration(0.2) == "Less than a second"
+    assert human_duration(5) == "5 seconds"
+    assert human_duration(90) == "About a minute"
+    assert human_duration(600) == "10 minutes"
+    assert human_duration(3700) == "About an hour"
+    assert human_duration(5 * 3600) == "5 hours"
+    assert human_duration(3 * 86400) == "3 days"
+    assert human_duration(21 * 86400) == "3 weeks"
+    assert human_duration(100 * 86400) == "3 months"
+    assert human_duration(800 * 86400) == "2 years"
+
+
+def test_times_and_tables():
+    assert parse_time("2023-11-14T22:13:20Z") == 1700000000
+    assert parse_time("2023-11-14T22:13:20.123456789Z") == 1700000000.123456
+    assert parse_time("garbage") is None
+    assert table(["A", "LONGER"], [["xx", "y"]]) == "A    LONGER\nxx   y"

@@ -1,0 +1,28 @@
+"""The set-up paths: the Vagrant box provisions with the very script the README tells Linux users to run."""
+import re
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_vagrant_provisions_with_install_script():
+    vagrantfile = (REPO / "Vagrantfile").read_text()
+    assert re.search(r'config\.vm\.provision "shell", path: "scripts/install\.sh"', vagrantfile)
+    assert "bookworm" in vagrantfile
+
+
+def test_scripts_are_plain_posix_sh():
+    for script in ("scripts/install.sh", "scripts/test.sh", ".ci/run", "rootfs/busybox/build.sh",
+                   "rootfs/debian/build.sh"):
+        text = (REPO / script).read_text()
+        assert text.startswith("#!/bin/sh"), script
+        subprocess.run(["dash", "-n", str(REPO / script)], check=True)
+
+
+def test_readme_has_exactly_the_two_setup_commands():
+    readme = (REPO / "README.md").read_text()
+    assert "sudo sh scripts/install.sh" in readme
+    assert "sudo sh scripts/test.sh" in readme
+    ci = (REPO / ".ci/run").read_text()
+    assert "sh scripts/install.sh" in ci and "sh scripts/test.sh" in ci
