@@ -8,6 +8,8 @@
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <sys/prctl.h>
+#include <linux/capability.h>
 
 #ifndef SYS_openat2
 #define SYS_openat2 437
@@ -51,3 +53,30 @@ int pb_openat2(int dirfd, const char *path, unsigned long long flags,
 }
 
 int pb_sethostname(const char *name, size_t len) { return sethostname(name, len); }
+
+/* man 2 prctl: capability bounding set, ambient set, no_new_privs, keepcaps, dumpable. */
+int pb_prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)
+{
+    return prctl(option, arg2, arg3, arg4, arg5);
+}
+
+/* man 2 capset: the three capability sets as two 32-bit words each (version 3 ABI). */
+int pb_capset(uint32_t eff0, uint32_t eff1, uint32_t perm0, uint32_t perm1, uint32_t inh0, uint32_t inh1)
+{
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2] = {{eff0, perm0, inh0}, {eff1, perm1, inh1}};
+    return (int)syscall(SYS_capset, &hdr, data);
+}
+
+/* man 2 capget: out6 receives effective, permitted, inheritable as two words each. */
+int pb_capget(uint32_t *out6)
+{
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    if (syscall(SYS_capget, &hdr, data) != 0)
+        return -1;
+    out6[0] = data[0].effective;   out6[1] = data[1].effective;
+    out6[2] = data[0].permitted;   out6[3] = data[1].permitted;
+    out6[4] = data[0].inheritable; out6[5] = data[1].inheritable;
+    return 0;
+}

@@ -84,3 +84,34 @@ def sethostname(name: str) -> None:
     """man 2 sethostname (in the caller's UTS namespace)."""
     b = name.encode()
     _check(lib.pb_sethostname(b, len(b)))
+
+
+# prctl(2) options, from <linux/prctl.h>
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_GET_NO_NEW_PRIVS = 39
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    """man 2 prctl."""
+    return _check(lib.pb_prctl(option, arg2, arg3, arg4, arg5))
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """man 2 capset: set the calling thread's capability sets (bit n = capability n)."""
+    m = 0xFFFFFFFF
+    _check(lib.pb_capset(effective & m, effective >> 32, permitted & m, permitted >> 32,
+                         inheritable & m, inheritable >> 32))
+
+
+def capget() -> tuple[int, int, int]:
+    """man 2 capget: (effective, permitted, inheritable) of the calling thread."""
+    out = ffi.new("uint32_t[6]")
+    _check(lib.pb_capget(out))
+    return tuple(out[i] | (out[i + 1] << 32) for i in (0, 2, 4))

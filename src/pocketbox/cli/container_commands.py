@@ -1,0 +1,254 @@
+"""Container commands: run, ps, rm, inspect, container prune."""
+import json
+import sys
+import time
+
+import click
+
+from pocketbox.cli.format import human_duration, parse_time, table
+from pocketbox.cli.main import CONTEXT, cli, needs_root
+
+RUN_CONTEXT = {**CONTEXT, "allow_interspersed_args": False}
+
+
+@click.group(context_settings=CONTEXT)
+def container():
+    """Manage containers."""
+
+
+@click.command(context_settings=RUN_CONTEXT)
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.option("--name", help="Assign a name to the container.")
+@click.option("--rm", "remove", is_flag=True, help="Remove the container when it exits.")
+@click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open.")
+@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY.")
+@click.option("-a", "--attach", multiple=True, type=click.Choice(["stdin", "stdout", "stderr"]),
+              help="Attach to STDIN, STDOUT or STDERR.")
+@click.option("-e", "--env", multiple=True, help="Set environment variables (KEY=VALUE, or KEY to copy the host's).")
+@click.option("--env-file", multiple=True, help="Read environment variables from a file.")
+@click.option("-w", "--workdir", help="Working directory inside the container.")
+@click.option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>]).")
+@click.option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image.")
+@click.option("-h", "--hostname", help="Container host name.")
+@click.option("--network", "--net", default="bridge", show_default=True,
+              help="bridge (an isolated network namespace; only lo until networking lands), host or none.")
+@click.option("-v", "--volume", multiple=True, help="Bind mount a volume: /host/path:/container/path[:ro].")
+@click.option("--read-only", is_flag=True, help="Mount the container's root filesystem as read only.")
+@click.option("--cap-add", multiple=True, help="Add Linux capabilities.")
+@click.option("--cap-drop", multiple=True, help="Drop Linux capabilities.")
+@click.option("--privileged", is_flag=True, help="Give extended privileges to this container.")
+@click.option("--security-opt", multiple=True, help="Security options (no-new-privileges).")
+@click.option("-m", "--memory", help="Memory limit (e.g. 32m).")
+@click.option("--memory-swap", help="Memory + swap limit; -1 for unlimited swap.")
+@click.option("--cpus", help="Number of CPUs (e.g. 0.5).")
+@click.option("-c", "--cpu-shares", type=int, help="CPU shares (relative weight).")
+@click.option("--pids-limit", type=int, help="Tune container pids limit (-1 for unlimited).")
+@click.option("--platform", help="Pull this platform if the image is missing.")
+@click.option("--pull", type=click.Choice(["missing", "always", "never"]), default="missing", show_default=True,
+              help="Pull the image before running.")
+@needs_root
+def run(image, command, name, remove, interactive, tty, attach, env, env_file, workdir, user, entrypoint, hostname,
+        network, volume, read_only, cap_add, cap_drop, privileged, security_opt, memory, memory_swap, cpus,
+        cpu_shares, pids_limit, platform, pull):
+    """Create and run a new container from an image."""
+    from pocketbox.engine.containers import Containers
+    from pocketbox.engine.options import RunOptions
+
+    opts = RunOptions(image=image, command=list(command), entrypoint=entrypoint, env=list(env), env_files=list(env_file),
+                      workdir=workdir, user=user, hostname=hostname, name=name, remove=remove,
+                      interactive=interactive, tty=tty, attach=list(attach), network=network, volumes=list(volume),
+                      read_only=read_only, cap_add=list(cap_add), cap_drop=list(cap_drop), privileged=privileged,
+                      security_opt=list(security_opt), memory=memory, memory_swap=memory_swap, cpus=cpus,
+                      cpu_shares=cpu_shares, pids_limit=pids_limit, platform=platform, pull=pull)
+    if tty and not sys.stdin.isatty() and interactive:
+        from pocketbox.errors import PocketboxError
+
+        raise PocketboxError("the input device is not a TTY")
+    containers = Containers()
+    record = containers.create(opts, _image_for_run(containers, opts))
+    code = 125
+    try:
+        code = containers.run(record, report=None, attach=list(attach) or None)
+    finally:
+        if remove:
+            containers.remove(record["Id"], force=True)
+    sys.exit(code)
+
+
+def _image_for_run(containers, opts):
+    """The image, pulled first when missing (or always), with Docker's messages on stderr."""
+    from pocketbox import reference
+    from pocketbox.errors import NotFound
+
+    if opts.pull != "always":
+        try:
+            return containers.image_for(opts.image)
+        except NotFound:
+            if opts.pull == "never":
+                raise
+    from pocketbox.cli.progress import PullProgress
+    from pocketbox.image.pull import pull as do_pull
+    from pocketbox.registry.manifest import parse_platform
+
+    ref = reference.parse(opts.image)
+    if opts.pull != "always":
+        click.echo(f"Unable to find image '{ref.familiar()}' locally", err=True)
+    click.echo(f"{ref.digest or ref.tag}: Pulling from {ref.path}", err=True)
+    result = do_pull(ref, parse_platform(opts.platform) if opts.platform else None, progress=PullProgress(sys.stderr))
+    click.echo(f"Digest: {result.manifest_digest}", err=True)
+    click.echo(f"Status: Downloaded newer image for {ref.familiar()}", err=True)
+    return containers.store.image(result.image_id)
+
+
+def status_text(state: dict) -> str:
+    """Docker's STATUS column: Created, Up 3 seconds, Exited (0) 5 seconds ago."""
+    status = state["Status"]
+    if status == "running":
+        started = parse_time(state.get("StartedAt", ""))
+        return "Up " + human_duration(time.time() - started) if started else "Up"
+    if status == "paused":
+        return "Up (Paused)"
+    if status == "exited":
+        finished = parse_time(state.get("FinishedAt", ""))
+        ago = f" {human_duration(time.time() - finished)} ago" if finished else ""
+        return f"Exited ({state.get('ExitCode', 0)}){ago}"
+    return status.capitalize()
+
+
+def _command_text(record: dict, no_trunc: bool) -> str:
+    text = " ".join([record["Path"]] + record.get("Args", []))
+    if not no_trunc and len(text) > 20:
+        text = text[:19] + "…"
+    return f'"{text}"'
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("-a", "--all", "all_", is_flag=True, help="Show all containers (default shows just running).")
+@click.option("-q", "--quiet", is_flag=True, help="Only display container IDs.")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output (name=..., status=..., id=...).")
+@needs_root
+def ps(all_, quiet, no_trunc, filters):
+    """List containers."""
+    from pocketbox.engine.containers import Containers
+    from pocketbox.errors import PocketboxError
+
+    records = Containers().all()
+    wanted: dict[str, list[str]] = {}
+    for f in filters:
+        key, sep, value = f.partition("=")
+        if not sep or key not in ("name", "status", "id"):
+            raise PocketboxError(f"invalid filter {f!r} (pocketbox knows name=, status=, id=)")
+        wanted.setdefault(key, []).append(value)
+    if not all_ and "status" not in wanted:
+        records = [r for r in records if r["State"]["Status"] in ("running", "paused")]
+    for key, values in wanted.items():
+        if key == "name":
+            records = [r for r in records if any(v in r["Name"].lstrip("/") for v in values)]
+        elif key == "status":
+            records = [r for r in records if r["State"]["Status"] in values]
+        else:
+            records = [r for r in records if any(r["Id"].startswith(v) for v in values)]
+    ident = (lambda r: r["Id"]) if no_trunc else (lambda r: r["Id"][:12])
+    if quiet:
+        if records:
+            click.echo("\n".join(ident(r) for r in records))
+        return
+    rows = []
+    for r in records:
+        created = parse_time(r["Created"])
+        rows.append([ident(r), r["ImageName"], _command_text(r, no_trunc),
+                     human_duration(time.time() - created) + " ago" if created else "",
+                     status_text(r["State"]), "", r["Name"].lstrip("/")])
+    click.echo(table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows))
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("containers", nargs=-1, required=True)
+@click.option("-f", "--force", is_flag=True, help="Force the removal of a running container (uses SIGKILL).")
+@click.option("-v", "--volumes", is_flag=True, help="Remove anonymous volumes (none exist before the volumes issue).")
+@needs_root
+def rm(containers, force, volumes):
+    """Remove one or more containers."""
+    from pocketbox.engine.containers import Containers
+    from pocketbox.errors import PocketboxError
+
+    engine = Containers()
+    failed = False
+    for ref in containers:
+        try:
+            engine.remove(ref, force)
+            click.echo(ref)
+        except PocketboxError as e:
+            click.echo(f"pocketbox: {e}", err=True)
+            failed = True
+    if failed:
+        sys.exit(1)
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("names", nargs=-1, required=True)
+@click.option("--type", "kind", type=click.Choice(["container", "image"]), help="Only look for this kind of object.")
+@needs_root
+def inspect(names, kind):
+    """Show the JSON record of containers or images."""
+    from pocketbox.engine.containers import Containers
+    from pocketbox.engine.images import find_image, inspect_image
+    from pocketbox.errors import PocketboxError
+
+    engine = Containers()
+    out, failed = [], False
+    for n in names:
+        try:
+            if kind != "image":
+                try:
+                    out.append(engine.find(n))
+                    continue
+                except PocketboxError:
+                    if kind == "container":
+                        raise
+            out.append(inspect_image(engine.store, find_image(engine.store, n)))
+        except PocketboxError:
+            click.echo(f"pocketbox: No such object: {n}", err=True)
+            failed = True
+    click.echo(json.dumps(out, indent=4))
+    if failed:
+        sys.exit(1)
+
+
+@click.command("prune", context_settings=CONTEXT)
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
+@needs_root
+def container_prune(force):
+    """Remove all stopped containers."""
+    from pocketbox.engine.containers import Containers
+
+    if not force:
+        click.echo("WARNING! This will remove all stopped containers.")
+        if not click.confirm("Are you sure you want to continue?", default=False):
+            return
+    removed = Containers().prune()
+    if removed:
+        click.echo("Deleted Containers:")
+        click.echo("\n".join(removed))
+        click.echo("")
+    click.echo("Total reclaimed space: 0B" if not removed else f"Total reclaimed containers: {len(removed)}")
+
+
+@click.command("inspect", context_settings=CONTEXT)
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+def container_inspect(ctx, names):
+    """Show the JSON record of one or more containers."""
+    ctx.invoke(inspect, names=names, kind="container")
+
+
+for command in (run, ps, rm, inspect):
+    cli.add_command(command)
+cli.add_command(container)
+container.add_command(run)
+container.add_command(ps, "ls")
+container.add_command(rm)
+container.add_command(container_inspect)
+container.add_command(container_prune)

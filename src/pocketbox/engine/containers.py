@@ -1,0 +1,352 @@
+"""Containers: create a record and its bundle, run it, list, inspect, remove, prune.
+
+Layout under the state root:
+    containers/<id>/container.json   the record (what `inspect` shows; Docker's field names)
+    containers/<id>/config.json      the OCI bundle's config (what the runtime executes)
+    containers/<id>/rootfs/          mount point of the overlay (mounted only inside the container)
+    containers/<id>/upper/ work/     the container's own writable layer
+    containers/<id>/hostname hosts resolv.conf
+    names/<name>                     the name -> ID reservation (created with O_EXCL: no two owners)
+The record says what pocketbox knows; whether a process is still alive is asked of the kernel
+(pid + its start time) every time a record is read."""
+import os
+import re
+import secrets
+import shutil
+import socket
+import time
+from pathlib import Path
+
+from pocketbox.engine import images, options as opt, spec as specs, users
+from pocketbox.engine.names import random_name
+from pocketbox.errors import Conflict, NotFound, PocketboxError
+from pocketbox.image.store import Store
+from pocketbox.locks import locked
+from pocketbox.state import ensure_dir, read_json, write_json_atomic
+
+NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*\Z")
+LOST_EXIT_CODE = 255
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1e9) % 10**9:09d}Z"
+
+
+class Containers:
+    def __init__(self, store: Store | None = None):
+        self.store = store or Store.open()
+        self.root = self.store.root / "containers"
+        self.names = self.store.root / "names"
+
+    # --- records ------------------------------------------------------------------------------
+    def dir(self, cid: str) -> Path:
+        return self.root / cid
+
+    def lock(self, cid: str):
+        return locked(self.store.root / "locks" / f"container-{cid}.lock")
+
+    def load(self, cid: str) -> dict | None:
+        return read_json(self.dir(cid) / "container.json")
+
+    def save(self, record: dict) -> None:
+        write_json_atomic(self.dir(record["Id"]) / "container.json", record, mode=0o644)
+
+    def update(self, cid: str, change) -> dict | None:
+        """Apply `change(record)` under the container's lock; None if the record is gone (removed)."""
+        with self.lock(cid):
+            record = self.load(cid)
+            if record is None:
+                return None
+            change(record)
+            self.save(record)
+            return record
+
+    def all(self) -> list[dict]:
+        if not self.root.is_dir():
+            return []
+        out = []
+        for p in self.root.iterdir():
+            rec = read_json(p / "container.json")
+            if rec:
+                out.append(self.refresh(rec))
+        out.sort(key=lambda r: r["Created"], reverse=True)
+        return out
+
+    def find(self, ref: str) -> dict:
+        """By name, full ID or unique ID prefix, as Docker resolves them."""
+        name = ref.lstrip("/")
+        name_file = self.names / name
+        if NAME_RE.match(name) and name_file.exists():
+            rec = self.load(name_file.read_text().strip())
+            if rec:
+                return self.refresh(rec)
+        if re.fullmatch(r"[0-9a-f]{1,64}", ref) and self.root.is_dir():
+            matches = [p.name for p in self.root.iterdir() if p.name.startswith(ref)]
+            if len(matches) > 1:
+                raise Conflict(f"multiple IDs found with provided prefix: {ref}")
+            if matches:
+                rec = self.load(matches[0])
+                if rec:
+                    return self.refresh(rec)
+        raise NotFound(f"No such container: {ref}")
+
+    def refresh(self, record: dict) -> dict:
+        """A record that says running whose process is gone (pocketbox was killed) becomes exited."""
+        state = record["State"]
+        if state["Status"] in ("running", "paused") and not process_alive(state.get("Pid", 0), state.get("PidStartTime")):
+            def lost(r):
+                r["State"].update(Status="exited", Running=False, Paused=False, Pid=0, ExitCode=LOST_EXIT_CODE,
+                                  FinishedAt=now(),
+                                  Error="the container's process ended while no pocketbox process was watching it")
+            from pocketbox.runtime.cgroups import ContainerCgroup
+
+            ContainerCgroup(record["Id"]).destroy()
+            record = self.update(record["Id"], lost) or record
+        return record
+
+    # --- create -------------------------------------------------------------------------------
+    def create(self, o: opt.RunOptions, image: dict) -> dict:
+        """Check every flag, then write the record and bundle; on failure nothing is left behind."""
+        from pocketbox.runtime import capabilities
+
+        memory, swap = opt.memory_limits(o)
+        cpus = opt.cpu_limit(o)
+        if o.network not in opt.NETWORK_MODES:
+            raise opt.InvalidOption(f"network {o.network} not found (pocketbox has: {', '.join(opt.NETWORK_MODES)})")
+        binds = [opt.parse_volume(v) for v in o.volumes]
+        env = opt.parse_env_files(o.env_files) + opt.expand_env(o.env)
+        no_new_privs = False
+        for s in o.security_opt:
+            if s in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"):
+                no_new_privs = True
+            elif s not in ("no-new-privileges:false", "no-new-privileges=false"):
+                raise opt.InvalidOption(f"invalid --security-opt: {s!r} (pocketbox knows no-new-privileges)")
+        try:
+            caps = capabilities.resolve(o.cap_add, o.cap_drop, o.privileged)
+        except ValueError as e:
+            raise opt.InvalidOption(str(e)) from None
+        if o.name is not None and not NAME_RE.match(o.name):
+            raise opt.InvalidOption(f'Invalid container name ({o.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
+        config = image.get("Config") or {}
+        args = specs.command_line(config, o.command, o.entrypoint)
+        if not args:
+            raise PocketboxError("no command specified")
+
+        cid = secrets.token_hex(32)
+        name = self._reserve_name(o.name, cid)
+        cdir = self.dir(cid)
+        try:
+            ensure_dir(self.root)
+            os.mkdir(cdir, 0o700)
+            for d in ("rootfs", "upper", "work"):
+                os.mkdir(cdir / d, 0o755)
+            lowers = [str(self.store.layer_dir(layer["ChainID"]) / "diff") for layer in reversed(image["Layers"])]
+            user = users.resolve(o.user, [str(cdir / "upper")] + lowers)
+            hostname = o.hostname or (socket.gethostname() if o.network == "host" else cid[:12])
+            self._write_etc_files(cdir, hostname, o.network)
+            overlay = f"lowerdir={':'.join(lowers)},upperdir={cdir / 'upper'},workdir={cdir / 'work'}"
+            if len(overlay) > 4000:
+                raise PocketboxError(f"the image has too many layers ({len(lowers)}) for one overlay mount")
+            resources = {}
+            if memory is not None:
+                resources["memory"] = {"limit": memory, **({"swap": swap} if swap is not None else {})}
+            if cpus is not None or o.cpu_shares is not None:
+                resources["cpu"] = {**({"quota": int(cpus * 100000), "period": 100000} if cpus else {}),
+                                    **({"shares": o.cpu_shares} if o.cpu_shares is not None else {})}
+            if o.pids_limit is not None:
+                resources["pids"] = {"limit": o.pids_limit}
+            if o.privileged:
+                resources["devices"] = [{"allow": True, "access": "rwm"}]
+            cwd = o.workdir or config.get("WorkingDir") or "/"
+            if not cwd.startswith("/"):
+                raise opt.InvalidOption(f"the working directory '{cwd}' is invalid, it needs to be an absolute path")
+            bundle = specs.build(
+                args=args, env=specs.environment(config.get("Env") or [], env, hostname, user.home, o.tty),
+                cwd=cwd, user=user, hostname=hostname, tty=o.tty, stdin_open=o.interactive, caps=caps,
+                no_new_privs=no_new_privs, read_only=o.read_only, mounts=specs.default_mounts(str(cdir), binds),
+                network=o.network, resources=resources, overlay=overlay, privileged=o.privileged)
+            write_json_atomic(cdir / "config.json", bundle, mode=0o600)
+            record = self._record(cid, name, o, image, args, bundle, binds, lowers, memory, swap, cpus, no_new_privs)
+            self.save(record)
+            return record
+        except BaseException:
+            shutil.rmtree(cdir, ignore_errors=True)
+            self._release_name(name, cid)
+            raise
+
+    def _reserve_name(self, name: str | None, cid: str) -> str:
+        ensure_dir(self.names)
+        for _ in range(100 if name is None else 1):
+            candidate = name or random_name()
+            try:
+                fd = os.open(self.names / candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                if name is None:
+                    continue
+                owner = (self.names / candidate).read_text().strip()
+                raise Conflict(f'Conflict. The container name "/{candidate}" is already in use by container '
+                               f'"{owner}". You have to remove (or rename) that container to be able to reuse that name.')
+            with os.fdopen(fd, "w") as f:
+                f.write(cid)
+            return candidate
+        raise PocketboxError("could not find a free random container name")
+
+    def _release_name(self, name: str, cid: str) -> None:
+        try:
+            if (self.names / name).read_text().strip() == cid:
+                (self.names / name).unlink()
+        except FileNotFoundError:
+            pass
+
+    def _write_etc_files(self, cdir: Path, hostname: str, network: str) -> None:
+        (cdir / "hostname").write_text(hostname + "\n")
+        if network == "host":
+            shutil.copyfile("/etc/hosts", cdir / "hosts")
+        else:
+            (cdir / "hosts").write_text(
+                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
+                "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+                f"127.0.1.1\t{hostname}\n")
+        (cdir / "resolv.conf").write_text(resolv_conf(network))
+        for name in ("hostname", "hosts", "resolv.conf"):
+            os.chmod(cdir / name, 0o644)
+
+    def _record(self, cid, name, o, image, args, bundle, binds, lowers, memory, swap, cpus, no_new_privs) -> dict:
+        from pocketbox.runtime.cgroups import ContainerCgroup
+
+        cgroup = ContainerCgroup(cid)
+        cdir = self.dir(cid)
+        return {
+            "Id": cid, "Name": "/" + name, "Created": now(),
+            "Path": args[0], "Args": args[1:],
+            "State": {"Status": "created", "Running": False, "Paused": False, "OOMKilled": False, "Dead": False,
+                      "Pid": 0, "ExitCode": 0, "Error": "", "StartedAt": "0001-01-01T00:00:00Z",
+                      "FinishedAt": "0001-01-01T00:00:00Z"},
+            "Image": image["Id"], "ImageName": o.image,
+            "ImageLayers": [layer["ChainID"] for layer in image["Layers"]],
+            "Config": {"Hostname": bundle["hostname"], "User": o.user or "", "Tty": o.tty, "OpenStdin": o.interactive,
+                       "AttachStdin": o.interactive, "Env": bundle["process"]["env"], "Cmd": o.command or None,
+                       "Entrypoint": [o.entrypoint] if o.entrypoint else (image.get("Config") or {}).get("Entrypoint"),
+                       "Image": o.image, "WorkingDir": bundle["process"]["cwd"]},
+            "HostConfig": {"Binds": o.volumes, "NetworkMode": o.network, "AutoRemove": o.remove,
+                           "Privileged": o.privileged, "ReadonlyRootfs": o.read_only, "CapAdd": o.cap_add,
+                           "CapDrop": o.cap_drop, "SecurityOpt": o.security_opt, "Memory": memory or 0,
+                           "MemorySwap": swap or 0, "NanoCpus": int(cpus * 1e9) if cpus else 0,
+                           "CpuShares": o.cpu_shares or 0, "PidsLimit": o.pids_limit},
+            "Mounts": [{"Type": "bind", "Source": b.source, "Destination": b.destination, "Mode": "ro" if b.read_only else "",
+                        "RW": not b.read_only, "Propagation": "rprivate"} for b in binds],
+            "GraphDriver": {"Name": "overlay", "Data": {"LowerDir": ":".join(lowers), "UpperDir": str(cdir / "upper"),
+                                                        "WorkDir": str(cdir / "work"), "MergedDir": str(cdir / "rootfs")}},
+            "Cgroup": {"Version": "2" if cgroup.mode == "v2" else "1", "Mode": cgroup.mode, "Driver": "cgroupfs",
+                       "Paths": cgroup.paths},
+            "NoNewPrivileges": no_new_privs,
+            "Capabilities": bundle["process"]["capabilities"]["effective"],
+            "ResolvConfPath": str(cdir / "resolv.conf"), "HostnamePath": str(cdir / "hostname"),
+            "HostsPath": str(cdir / "hosts"), "BundlePath": str(cdir), "RecordPath": str(cdir / "container.json"),
+        }
+
+    # --- run ----------------------------------------------------------------------------------
+    def run(self, record: dict, report=None, attach: list[str] | None = None) -> int:
+        """Start the container in the foreground and wait for it; returns its exit code.
+
+        The container's stdio is ours (Docker's attached mode): stdin only with -i, and with -a
+        only the named streams (the others go to /dev/null)."""
+        from pocketbox.runtime.run import Container
+
+        cid = record["Id"]
+        attach = attach or (["stdin", "stdout", "stderr"] if record["Config"]["OpenStdin"] else ["stdout", "stderr"])
+        null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+        stdio = tuple(fd if name in attach else null for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")))
+        container = Container(str(self.dir(cid)), cid, report, stdio)
+        try:
+            container.start()
+        except PocketboxError as e:
+            os.close(null)
+            self.update(cid, lambda r: r["State"].update(Status="exited", ExitCode=e.exit_code, Error=str(e),
+                                                         FinishedAt=now()))
+            raise
+        started = process_start_time(container.pid)
+        self.update(cid, lambda r: r["State"].update(Status="running", Running=True, Pid=container.pid,
+                                                     PidStartTime=started, StartedAt=now()))
+        os.close(null)
+        result = container.wait()
+        self.update(cid, lambda r: r["State"].update(Status="exited", Running=False, Pid=0, ExitCode=result.code,
+                                                     OOMKilled=result.oom_killed, FinishedAt=now()))
+        return result.code
+
+    # --- remove -------------------------------------------------------------------------------
+    def remove(self, ref: str, force: bool = False) -> str:
+        record = self.find(ref)
+        cid = record["Id"]
+        if record["State"]["Status"] in ("running", "paused"):
+            if not force:
+                raise Conflict(f"You cannot remove a running container {cid}. Stop the container before "
+                               "attempting removal or force remove")
+            self._kill(record)
+        from pocketbox.runtime.cgroups import ContainerCgroup
+
+        ContainerCgroup(cid).destroy()
+        with self.lock(cid):
+            shutil.rmtree(self.dir(cid), ignore_errors=True)
+            self._release_name(record["Name"].lstrip("/"), cid)
+        return cid
+
+    def _kill(self, record: dict) -> None:
+        from pocketbox.runtime.cgroups import ContainerCgroup
+
+        state = record["State"]
+        ContainerCgroup(record["Id"]).kill_all()
+        deadline = time.monotonic() + 10
+        while process_alive(state.get("Pid", 0), state.get("PidStartTime")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def prune(self) -> list[str]:
+        removed = []
+        for rec in self.all():
+            if rec["State"]["Status"] in ("exited", "created", "dead"):
+                removed.append(self.remove(rec["Id"]))
+        return removed
+
+    def image_for(self, name: str) -> dict:
+        return images.find_image(self.store, name)
+
+
+def resolv_conf(network: str) -> str:
+    """The host's resolv.conf; for an isolated network, loopback resolvers are dropped (they would
+    point at the container itself) and Google's public ones used if none is left, as Docker does."""
+    try:
+        with open("/etc/resolv.conf") as f:
+            text = f.read()
+    except OSError:
+        text = ""
+    if network == "host":
+        return text
+    lines, servers = [], 0
+    for line in text.splitlines():
+        parts = line.split()
+        if parts[:1] == ["nameserver"] and len(parts) > 1:
+            if parts[1].startswith("127.") or parts[1] == "::1":
+                continue
+            servers += 1
+        lines.append(line)
+    if not servers:
+        lines += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
+    return "\n".join(lines) + "\n"
+
+
+def process_start_time(pid: int) -> str | None:
+    """Field 22 of /proc/PID/stat: tells a live process from a later one that reused its PID."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def process_alive(pid: int, start_time: str | None) -> bool:
+    if not pid:
+        return False
+    current = process_start_time(pid)
+    if current is None:
+        return False
+    return start_time is None or current == start_time

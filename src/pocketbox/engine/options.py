@@ -1,0 +1,150 @@
+"""What `run` was asked for, parsed and checked the way Docker checks it, before anything is created."""
+import os
+from dataclasses import dataclass, field
+
+from pocketbox.errors import PocketboxError
+
+MIN_MEMORY = 6 * 1024 * 1024
+NETWORK_MODES = ("bridge", "host", "none")
+
+
+class InvalidOption(PocketboxError):
+    pass
+
+
+@dataclass
+class RunOptions:
+    image: str
+    command: list[str] = field(default_factory=list)
+    entrypoint: str | None = None       # None: the image's; "": none
+    env: list[str] = field(default_factory=list)
+    env_files: list[str] = field(default_factory=list)
+    workdir: str | None = None
+    user: str | None = None
+    hostname: str | None = None
+    name: str | None = None
+    remove: bool = False
+    interactive: bool = False
+    tty: bool = False
+    attach: list[str] = field(default_factory=list)
+    network: str = "bridge"
+    volumes: list[str] = field(default_factory=list)
+    read_only: bool = False
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    privileged: bool = False
+    security_opt: list[str] = field(default_factory=list)
+    memory: str | None = None
+    memory_swap: str | None = None
+    cpus: str | None = None
+    cpu_shares: int | None = None
+    pids_limit: int | None = None
+    platform: str | None = None
+    pull: str = "missing"
+
+
+def parse_bytes(text: str, what: str) -> int:
+    """Docker's RAMInBytes: 32m, 1g, 512k, 100 (bytes); units are powers of 1024."""
+    t = text.strip().lower()
+    units = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    if t.endswith("b") and len(t) > 1 and t[-2] in units:
+        t = t[:-1]
+    mult = 1
+    if t and t[-1] in units:
+        mult = units[t[-1]]
+        t = t[:-1]
+    try:
+        value = float(t)
+    except ValueError:
+        raise InvalidOption(f"invalid {what}: {text!r} (use a number with an optional unit b, k, m or g)") from None
+    if value < 0:
+        raise InvalidOption(f"invalid {what}: {text!r} is negative")
+    return int(value * mult)
+
+
+def memory_limits(opts: RunOptions) -> tuple[int | None, int | None]:
+    memory = parse_bytes(opts.memory, "--memory") if opts.memory else None
+    if memory is not None and memory < MIN_MEMORY:
+        raise InvalidOption("Minimum memory limit allowed is 6MB")
+    swap = None
+    if opts.memory_swap:
+        if opts.memory_swap.strip() == "-1":
+            swap = -1
+        else:
+            swap = parse_bytes(opts.memory_swap, "--memory-swap")
+        if memory is None:
+            raise InvalidOption("You should always set the Memory limit when using Memoryswap limit, see usage")
+        if swap != -1 and swap < memory:
+            raise InvalidOption("Minimum memoryswap limit should be larger than memory limit, see usage")
+    return memory, swap
+
+
+def cpu_limit(opts: RunOptions) -> float | None:
+    if opts.cpus is None:
+        return None
+    try:
+        cpus = float(opts.cpus)
+    except ValueError:
+        raise InvalidOption(f"invalid argument {opts.cpus!r} for \"--cpus\" flag: not a number") from None
+    n = os.cpu_count() or 1
+    if cpus < 0.01 or cpus > n:
+        raise InvalidOption(f"Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available")
+    return cpus
+
+
+def parse_env_files(paths: list[str]) -> list[str]:
+    """--env-file: KEY=VALUE lines; `#` comments and blank lines skipped; a bare KEY takes the host's value."""
+    out = []
+    for path in paths:
+        try:
+            with open(path) as f:
+                lines = f.read().splitlines()
+        except OSError as e:
+            raise InvalidOption(f"open {path}: {e.strerror.lower()}") from None
+        for line in lines:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            out.extend(expand_env([line]))
+    return out
+
+
+def expand_env(items: list[str]) -> list[str]:
+    """-e KEY=VALUE as given; -e KEY takes the host's value (and is dropped if the host has none)."""
+    out = []
+    for item in items:
+        if "=" in item:
+            if item.startswith("="):
+                raise InvalidOption(f"invalid environment variable: {item}")
+            out.append(item)
+        elif item in os.environ:
+            out.append(f"{item}={os.environ[item]}")
+    return out
+
+
+@dataclass
+class Bind:
+    source: str
+    destination: str
+    read_only: bool
+
+
+def parse_volume(spec: str) -> Bind:
+    """-v /host/path:/container/path[:ro|rw] (named volumes come with the volumes issue)."""
+    parts = spec.split(":")
+    if len(parts) not in (2, 3):
+        raise InvalidOption(f"invalid volume specification: {spec!r}: use /host/path:/container/path[:ro]")
+    source, dest = parts[0], parts[1]
+    mode = parts[2] if len(parts) == 3 else "rw"
+    if mode not in ("ro", "rw"):
+        raise InvalidOption(f"invalid mode {mode!r} in volume specification {spec!r}: use ro or rw")
+    if not source.startswith("/"):
+        raise InvalidOption(f"invalid volume specification {spec!r}: named volumes are not supported yet; "
+                            "give an absolute host path")
+    if not dest.startswith("/"):
+        raise InvalidOption(f"invalid volume specification {spec!r}: the container path must be absolute")
+    if ".." in dest.split("/"):
+        raise InvalidOption(f"invalid volume specification {spec!r}: the container path may not contain '..'")
+    if not os.path.exists(source):
+        raise InvalidOption(f"invalid volume specification {spec!r}: bind source path does not exist: {source}")
+    return Bind(os.path.realpath(source), os.path.normpath(dest), mode == "ro")

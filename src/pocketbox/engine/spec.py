@@ -1,0 +1,91 @@
+"""Image config + run flags -> an OCI runtime-spec config.json (the bundle the runtime executes).
+
+This is the seam between the engine and the runtime: everything the runtime needs to know about
+a container is in this one JSON document (runtime-spec 1.0), plus one pocketbox annotation that
+names the overlay layers (mounted inside the container's own mount namespace)."""
+import os
+
+from pocketbox.engine.options import Bind
+from pocketbox.engine.users import User
+from pocketbox.runtime.init import OVERLAY_ANNOTATION
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# Docker's lists (moby oci/defaults.go)
+MASKED_PATHS = ["/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+                "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"]
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+
+def command_line(config: dict, command: list[str], entrypoint: str | None) -> list[str]:
+    """Docker's rule: Entrypoint + Cmd; a command given to `run` replaces Cmd; --entrypoint
+    replaces Entrypoint and clears the image's Cmd."""
+    if entrypoint is not None:
+        ep = [entrypoint] if entrypoint else []
+        cmd = command
+    else:
+        ep = config.get("Entrypoint") or []
+        cmd = command or (config.get("Cmd") or [])
+    return list(ep) + list(cmd)
+
+
+def environment(image_env: list[str], extra: list[str], hostname: str, home: str, tty: bool) -> list[str]:
+    env: dict[str, str] = {}
+    for item in [DEFAULT_PATH, f"HOSTNAME={hostname}"] + list(image_env or []) + (["TERM=xterm"] if tty else []) \
+            + list(extra):
+        k, _, v = item.partition("=")
+        env[k] = v
+    env.setdefault("HOME", home)
+    return [f"{k}={v}" for k, v in env.items()]
+
+
+def default_mounts(container_dir: str, binds: list[Bind]) -> list[dict]:
+    mounts = [
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["ro", "nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+    ]
+    for name in ("resolv.conf", "hostname", "hosts"):
+        mounts.append({"destination": f"/etc/{name}", "type": "bind", "source": os.path.join(container_dir, name),
+                       "options": ["rbind", "rprivate"]})
+    for b in binds:
+        mounts.append({"destination": b.destination, "type": "bind", "source": b.source,
+                       "options": ["rbind", "rprivate"] + (["ro"] if b.read_only else [])})
+    return mounts
+
+
+def build(*, args: list[str], env: list[str], cwd: str, user: User, hostname: str, tty: bool, stdin_open: bool,
+          caps: list[str], no_new_privs: bool, read_only: bool, mounts: list[dict], network: str,
+          resources: dict, overlay: str, privileged: bool) -> dict:
+    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")]
+    if network != "host":
+        namespaces.append({"type": "network"})
+    return {
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": tty, "stdinOpen": stdin_open,
+            "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids},
+            "args": args, "env": env, "cwd": cwd,
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": [], "ambient": []},
+            "noNewPrivileges": no_new_privs,
+        },
+        "root": {"path": "rootfs", "readonly": read_only},
+        "hostname": hostname,
+        "mounts": mounts,
+        "linux": {
+            "namespaces": namespaces,
+            "resources": resources,
+            "maskedPaths": [] if privileged else MASKED_PATHS,
+            "readonlyPaths": [] if privileged else READONLY_PATHS,
+        },
+        "annotations": {OVERLAY_ANNOTATION: overlay},
+    }

@@ -1,0 +1,229 @@
+"""cgroups for one container, on cgroup v2 (unified) hosts and on v1/hybrid hosts.
+
+Every directory pocketbox makes is below a `pocketbox` directory of its own; nothing else is
+touched. The flags map to files like this (and `--explain` will show each write):
+
+    flag            cgroup v2                     cgroup v1
+    --memory        memory.max                    memory/memory.limit_in_bytes
+    --memory-swap   memory.swap.max (swap - mem)  memory/memory.memsw.limit_in_bytes
+    --cpus          cpu.max "quota period"        cpu/cpu.cfs_quota_us + cpu.cfs_period_us
+    --cpu-shares    cpu.weight (1024 -> 100)      cpu/cpu.shares
+    --pids-limit    pids.max                      pids/pids.max
+    (devices)       (eBPF; not yet)               devices/devices.deny + devices.allow
+    kill all        cgroup.kill                   cgroup.kill of the hybrid unified tree, else SIGKILL each pid
+"""
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+PARENT = "pocketbox"
+PERIOD = 100000
+V1_CONTROLLERS = ("memory", "cpu", "pids", "freezer", "devices")
+
+# Docker's default device rules (c = char, b = block; m = mknod allowed for all, rw for these nodes)
+DEFAULT_DEVICE_RULES = [
+    "c *:* m", "b *:* m",
+    "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",  # null zero full random urandom
+    "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm",            # tty console ptmx pts/*
+    "c 10:200 rwm",                                                   # net/tun
+]
+
+
+def _fstype(path: str) -> str | None:
+    """The filesystem type mounted at `path`, from /proc/self/mountinfo (cheaper than ctypes statfs)."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[4] == path:
+                return fields[fields.index("-") + 1]
+    return None
+
+
+def detect() -> str:
+    """'v2' (unified), 'hybrid' (v1 controllers + a cgroup2 tree at unified/), or 'v1'."""
+    if _fstype(CGROUP_ROOT) == "cgroup2":
+        return "v2"
+    if _fstype(f"{CGROUP_ROOT}/unified") == "cgroup2":
+        return "hybrid"
+    return "v1"
+
+
+@dataclass
+class Limits:
+    memory: int | None = None        # bytes
+    memory_swap: int | None = None   # bytes of memory + swap; -1 = unlimited
+    cpus: float | None = None
+    cpu_shares: int | None = None
+    pids_limit: int | None = None
+    devices: list[str] = field(default_factory=lambda: list(DEFAULT_DEVICE_RULES))
+
+
+class ContainerCgroup:
+    """The cgroup(s) of one container; `paths` are what `inspect` shows."""
+
+    def __init__(self, container_id: str, on_write=None):
+        self.id = container_id
+        self.mode = detect()
+        self.on_write = on_write
+        if self.mode == "v2":
+            self.paths = {"unified": f"{CGROUP_ROOT}/{PARENT}/{container_id}"}
+        else:
+            self.paths = {c: f"{CGROUP_ROOT}/{c}/{PARENT}/{container_id}" for c in V1_CONTROLLERS
+                          if os.path.isdir(f"{CGROUP_ROOT}/{c}")}
+            if self.mode == "hybrid":
+                self.paths["unified"] = f"{CGROUP_ROOT}/unified/{PARENT}/{container_id}"
+
+    # --- writing ------------------------------------------------------------------------------
+    def _write(self, path: str, value: str) -> None:
+        with open(path, "w") as f:
+            f.write(value)
+        if self.on_write:
+            self.on_write(path, value)
+
+    def create(self, limits: Limits) -> None:
+        """Make the directories and write the limits; undone by destroy() on any failure."""
+        for attempt in range(5):
+            try:
+                if self.mode == "v2":
+                    self._create_v2(limits)
+                else:
+                    self._create_v1(limits)
+                return
+            except FileNotFoundError:  # another container's destroy() removed the shared parent: again
+                self.destroy()
+                if attempt == 4:
+                    raise
+            except BaseException:
+                self.destroy()
+                raise
+
+    def _create_v2(self, limits: Limits) -> None:
+        parent = f"{CGROUP_ROOT}/{PARENT}"
+        os.makedirs(parent, exist_ok=True)
+        with open(f"{CGROUP_ROOT}/cgroup.subtree_control") as f:
+            root_enabled = set(f.read().split())
+        wanted = [c for c in ("cpu", "memory", "pids") if c in root_enabled]
+        with open(f"{parent}/cgroup.subtree_control") as f:
+            enabled = set(f.read().split())
+        if set(wanted) - enabled:
+            self._write(f"{parent}/cgroup.subtree_control", " ".join("+" + c for c in wanted))
+        d = self.paths["unified"]
+        os.mkdir(d)
+        if limits.memory is not None:
+            self._write(f"{d}/memory.max", str(limits.memory))
+            if os.path.exists(f"{d}/memory.swap.max"):
+                swap = limits.memory_swap
+                if swap is None:
+                    swap_max = str(limits.memory)          # Docker: memory-swap defaults to 2x memory
+                elif swap == -1:
+                    swap_max = "max"
+                else:
+                    swap_max = str(max(swap - limits.memory, 0))
+                self._write(f"{d}/memory.swap.max", swap_max)
+        if limits.cpus is not None:
+            self._write(f"{d}/cpu.max", f"{int(limits.cpus * PERIOD)} {PERIOD}")
+        if limits.cpu_shares is not None:
+            self._write(f"{d}/cpu.weight", str(shares_to_weight(limits.cpu_shares)))
+        if limits.pids_limit is not None:
+            self._write(f"{d}/pids.max", "max" if limits.pids_limit <= 0 else str(limits.pids_limit))
+
+    def _create_v1(self, limits: Limits) -> None:
+        for controller, d in self.paths.items():
+            os.makedirs(os.path.dirname(d), exist_ok=True)
+            os.mkdir(d)
+        mem = self.paths.get("memory")
+        if mem and limits.memory is not None:
+            self._write(f"{mem}/memory.limit_in_bytes", str(limits.memory))
+            if os.path.exists(f"{mem}/memory.memsw.limit_in_bytes"):
+                swap = limits.memory_swap
+                total = 2 * limits.memory if swap is None else (-1 if swap == -1 else swap)
+                self._write(f"{mem}/memory.memsw.limit_in_bytes", str(total))
+        cpu = self.paths.get("cpu")
+        if cpu and limits.cpus is not None:
+            self._write(f"{cpu}/cpu.cfs_period_us", str(PERIOD))
+            self._write(f"{cpu}/cpu.cfs_quota_us", str(int(limits.cpus * PERIOD)))
+        if cpu and limits.cpu_shares is not None:
+            self._write(f"{cpu}/cpu.shares", str(limits.cpu_shares))
+        pids = self.paths.get("pids")
+        if pids and limits.pids_limit is not None:
+            self._write(f"{pids}/pids.max", "max" if limits.pids_limit <= 0 else str(limits.pids_limit))
+        dev = self.paths.get("devices")
+        if dev:
+            self._write(f"{dev}/devices.deny", "a")
+            for rule in limits.devices:
+                self._write(f"{dev}/devices.allow", rule)
+
+    def add(self, pid: int) -> None:
+        """Move `pid` (and so everything it forks later) into every hierarchy of the container."""
+        for d in self.paths.values():
+            self._write(f"{d}/cgroup.procs", str(pid))
+
+    # --- reading ------------------------------------------------------------------------------
+    def pids(self) -> list[int]:
+        d = self.paths.get("unified") or self.paths.get("pids") or next(iter(self.paths.values()), None)
+        try:
+            with open(f"{d}/cgroup.procs") as f:
+                return [int(x) for x in f.read().split()]
+        except (OSError, TypeError):
+            return []
+
+    def oom_killed(self) -> bool:
+        """Did the kernel's OOM killer kill a process of this container?"""
+        if self.mode == "v2":
+            path, key = f"{self.paths['unified']}/memory.events", "oom_kill"
+        elif "memory" in self.paths:
+            path, key = f"{self.paths['memory']}/memory.oom_control", "oom_kill"
+        else:
+            return False
+        try:
+            with open(path) as f:
+                for line in f:
+                    k, _, v = line.partition(" ")
+                    if k == key and int(v) > 0:
+                        return True
+        except OSError:
+            pass
+        return False
+
+    # --- ending -------------------------------------------------------------------------------
+    def kill_all(self) -> None:
+        """SIGKILL every process left in the container's cgroup."""
+        unified = self.paths.get("unified")
+        if unified and os.path.exists(f"{unified}/cgroup.kill"):
+            try:
+                self._write(f"{unified}/cgroup.kill", "1")
+            except OSError:
+                pass
+        for pid in self.pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def destroy(self, timeout: float = 5.0) -> None:
+        """Kill what is left, wait until the cgroups are empty, remove the directories."""
+        deadline = time.monotonic() + timeout
+        if self.pids():
+            self.kill_all()
+        while self.pids() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for d in self.paths.values():
+            for _ in range(100):
+                try:
+                    os.rmdir(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:  # EBUSY while the last task exits
+                    time.sleep(0.01)
+            try:  # the shared `pocketbox` parent goes too once no container is left in it
+                os.rmdir(os.path.dirname(d))
+            except OSError:
+                pass
+
+
+def shares_to_weight(shares: int) -> int:
+    """cgroup v1 cpu.shares (2..262144) -> v2 cpu.weight (1..10000), runc's linear map (1024 -> 39)."""
+    return 1 + ((shares - 2) * 9999) // 262142

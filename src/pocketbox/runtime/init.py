@@ -1,0 +1,174 @@
+"""What the container's first process does before it becomes the user's command.
+
+It runs in the child the runtime forked, already PID 1 of a new PID namespace and inside the
+container's cgroup. Each step is one system call or a few; the order is runc's."""
+import errno
+import fcntl
+import json
+import os
+import socket
+import struct
+import termios
+
+from pocketbox import syscalls as sc
+from pocketbox.runtime import capabilities, rootfs
+
+NAMESPACE_FLAGS = {"mount": sc.CLONE_NEWNS, "uts": sc.CLONE_NEWUTS, "ipc": sc.CLONE_NEWIPC,
+                   "network": sc.CLONE_NEWNET, "cgroup": sc.CLONE_NEWCGROUP}
+FLAG_NAMES = {"mount": "CLONE_NEWNS", "uts": "CLONE_NEWUTS", "ipc": "CLONE_NEWIPC", "network": "CLONE_NEWNET",
+              "cgroup": "CLONE_NEWCGROUP"}
+OVERLAY_ANNOTATION = "org.pocketbox.rootfs.overlay"
+SIOCSIFFLAGS = 0x8914
+IFF_UP, IFF_LOOPBACK, IFF_RUNNING = 0x1, 0x8, 0x40
+
+
+class InitError(Exception):
+    """Set-up failed; `code` is the exit status run reports (125, or 126/127 for exec)."""
+
+    def __init__(self, message: str, code: int = 125):
+        super().__init__(message)
+        self.code = code
+
+
+def _report_noop(*a, **k):
+    pass
+
+
+def container_init(spec: dict, bundle: str, go_fd: int, err_fd: int, console_sock: socket.socket | None,
+                   report=_report_noop) -> None:
+    """Never returns: execs the container's command, or writes the failure to err_fd and exits."""
+    try:
+        if os.read(go_fd, 1) != b"g":  # the parent has put us into the cgroup first
+            os._exit(125)
+        os.close(go_fd)
+        _setup(spec, bundle, console_sock, report)
+        _exec(spec["process"], err_fd)
+    except InitError as e:
+        _fail(err_fd, str(e), e.code)
+    except OSError as e:
+        _fail(err_fd, f"{e.strerror or e}{': ' + str(e.filename) if e.filename else ''}", 125)
+    except BaseException as e:  # anything else is a bug, reported the same way
+        _fail(err_fd, f"{type(e).__name__}: {e}", 125)
+
+
+def _fail(err_fd: int, message: str, code: int) -> None:
+    try:
+        os.write(err_fd, json.dumps({"message": message, "code": code}).encode())
+    finally:
+        os._exit(code)
+
+
+def _setup(spec: dict, bundle: str, console_sock, report) -> None:
+    linux = spec.get("linux", {})
+    wanted = {ns["type"] for ns in linux.get("namespaces", [])}
+    flags = 0
+    for name, bit in NAMESPACE_FLAGS.items():
+        if name in wanted:
+            flags |= bit
+    sc.unshare(flags)
+    report("unshare", flags=" | ".join(FLAG_NAMES[n] for n in sorted(wanted) if n in FLAG_NAMES))
+    if "network" in wanted:
+        _loopback_up()
+        report("link", name="lo", state="up")
+
+    sc.mount(None, "/", None, sc.MS_SLAVE | sc.MS_REC)
+    root = os.path.join(bundle, spec["root"]["path"])
+    overlay = spec.get("annotations", {}).get(OVERLAY_ANNOTATION)
+    if overlay:
+        sc.mount("overlay", root, "overlay", 0, overlay)
+        report("mount", source="overlay", target=root, fstype="overlay", options=overlay)
+    else:
+        sc.mount(root, root, None, sc.MS_BIND | sc.MS_REC)
+    rootfs.mount_all(root, spec.get("mounts", []), report)
+    if any(m["destination"] == "/dev" and m.get("type") == "tmpfs" for m in spec.get("mounts", [])):
+        rootfs.make_devices(root, report)
+    rootfs.pivot(root, report)
+    rootfs.mask_paths(linux.get("maskedPaths", []), linux.get("readonlyPaths", []), report)
+    if spec.get("hostname") and "uts" in wanted:
+        sc.sethostname(spec["hostname"])
+        report("sethostname", name=spec["hostname"])
+
+    process = spec["process"]
+    _stdio(process, console_sock)
+    cwd = process.get("cwd", "/")
+    if not os.path.isdir(cwd):  # Docker creates a missing working directory
+        try:
+            os.makedirs(cwd, 0o755)
+        except OSError as e:
+            raise InitError(f"cannot use working directory {cwd!r}: {e.strerror}", 126) from None
+    if spec["root"].get("readonly"):
+        rootfs.readonly_root(report)
+    os.umask(0o022)
+    _switch_user(process, report)
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        raise InitError(f"cannot chdir to working directory {cwd!r}: {e.strerror}", 126) from None
+    if not os.getcwd().startswith("/"):
+        raise InitError(f"working directory {cwd!r} is outside the container", 126)
+
+
+def _loopback_up() -> None:
+    """ip link set lo up, with one ioctl (pyroute2 would cost 130 ms of imports here)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14s", b"lo", IFF_UP | IFF_LOOPBACK | IFF_RUNNING, b""))
+
+
+def _stdio(process: dict, console_sock) -> None:
+    """A terminal: a new pty from the container's own devpts, its master sent to the runtime."""
+    if process.get("terminal"):
+        master, slave = os.openpty()
+        socket.send_fds(console_sock, [b"pty"], [master])
+        os.close(master)
+        console_sock.close()
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+        for fd in (0, 1, 2):
+            os.dup2(slave, fd)
+        if slave > 2:
+            os.close(slave)
+    else:
+        os.setsid()
+
+
+def _switch_user(process: dict, report) -> None:
+    caps = process.get("capabilities", {})
+    bounding = capabilities.mask(caps.get("bounding", []))
+    capabilities.drop_bounding(bounding)
+    user = process.get("user", {})
+    uid, gid = int(user.get("uid", 0)), int(user.get("gid", 0))
+    sc.prctl(sc.PR_SET_KEEPCAPS, 1)
+    os.setgroups([int(g) for g in user.get("additionalGids", [])])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    sc.prctl(sc.PR_SET_KEEPCAPS, 0)
+    capabilities.apply(capabilities.mask(caps.get("effective", [])), capabilities.mask(caps.get("permitted", [])))
+    report("capabilities", effective=f"{capabilities.mask(caps.get('effective', [])):016x}", bounding=f"{bounding:016x}")
+    if process.get("noNewPrivileges"):
+        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+        report("prctl", option="PR_SET_NO_NEW_PRIVS")
+    report("setuid", uid=uid, gid=gid)
+
+
+def find_executable(name: str, path_env: str) -> str:
+    """The container's PATH lookup (after pivot_root, so it searches the container's files)."""
+    if "/" in name:
+        return name
+    for d in (path_env or "").split(":"):
+        candidate = os.path.join(d or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise InitError(f'exec: "{name}": executable file not found in $PATH', 127)
+
+
+def _exec(process: dict, err_fd: int) -> None:
+    args = process["args"]
+    env = dict(e.split("=", 1) for e in process.get("env", []) if "=" in e)
+    path = find_executable(args[0], env.get("PATH", ""))
+    os.closerange(3, err_fd)  # no fd of the runtime reaches the container (CVE-2024-21626)
+    os.closerange(err_fd + 1, 1 << 16)
+    try:
+        os.execve(path, args, env)
+    except OSError as e:
+        code = 127 if e.errno == errno.ENOENT else 126
+        raise InitError(f'exec: "{args[0]}": {e.strerror.lower()}', code) from None

@@ -1,0 +1,226 @@
+"""Build the container's filesystem view inside its new mount namespace, then pivot_root into it.
+
+Order (runc's rootfs_linux.go does the same): make / a slave so nothing propagates to the host;
+mount the overlay rootfs; mount /proc, /dev, /sys, ... and the binds below it, each target resolved
+inside the rootfs; make the device nodes; pivot_root; detach the old root; mask and read-only
+paths; finally a read-only root if asked. All of it vanishes with the namespace."""
+import os
+import stat
+
+from pocketbox import syscalls as sc
+
+MOUNT_FLAGS = {
+    "ro": (sc.MS_RDONLY, True), "rw": (sc.MS_RDONLY, False),
+    "nosuid": (sc.MS_NOSUID, True), "suid": (sc.MS_NOSUID, False),
+    "nodev": (sc.MS_NODEV, True), "dev": (sc.MS_NODEV, False),
+    "noexec": (sc.MS_NOEXEC, True), "exec": (sc.MS_NOEXEC, False),
+    "strictatime": (sc.MS_STRICTATIME, True), "noatime": (sc.MS_NOATIME, True),
+    "bind": (sc.MS_BIND, True), "rbind": (sc.MS_BIND | sc.MS_REC, True),
+}
+PROPAGATION = {"private": sc.MS_PRIVATE, "rprivate": sc.MS_PRIVATE | sc.MS_REC,
+               "slave": sc.MS_SLAVE, "rslave": sc.MS_SLAVE | sc.MS_REC}
+
+# name, type, major, minor (all 0666, root-owned): crun's and runc's default set
+DEFAULT_DEVICES = [("null", "c", 1, 3), ("zero", "c", 1, 5), ("full", "c", 1, 7), ("random", "c", 1, 8),
+                   ("urandom", "c", 1, 9), ("tty", "c", 5, 0)]
+DEV_SYMLINKS = [("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"),
+                ("/proc/self/fd/2", "stderr"), ("pts/ptmx", "ptmx")]
+
+
+def parse_options(options: list[str]) -> tuple[int, int, str]:
+    """OCI mount options -> (flags, propagation flags, data string for the filesystem)."""
+    flags, prop, data = 0, 0, []
+    for o in options:
+        if o in MOUNT_FLAGS:
+            bit, on = MOUNT_FLAGS[o]
+            flags = flags | bit if on else flags & ~bit
+        elif o in PROPAGATION:
+            prop |= PROPAGATION[o]
+        else:
+            data.append(o)
+    return flags, prop, ",".join(data)
+
+
+def open_in_root(root_fd: int, path: str, make: str | None = None) -> int:
+    """An O_PATH fd for `path` inside the rootfs, resolved there (symlinks cannot lead out).
+
+    `make` = "dir" or "file" creates a missing target (and its parents) for a mount point."""
+    rel = path.strip("/") or "."
+    try:
+        return sc.openat2(root_fd, rel, os.O_PATH | os.O_CLOEXEC, 0, sc.RESOLVE_IN_ROOT)
+    except FileNotFoundError:
+        if make is None:
+            raise
+    parent, _, name = rel.rpartition("/")
+    pfd = open_dir_creating(root_fd, parent)
+    try:
+        if make == "dir":
+            os.mkdir(name, 0o755, dir_fd=pfd)
+        else:
+            os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644, dir_fd=pfd))
+    except FileExistsError:
+        pass
+    finally:
+        os.close(pfd)
+    return sc.openat2(root_fd, rel, os.O_PATH | os.O_CLOEXEC, 0, sc.RESOLVE_IN_ROOT)
+
+
+def open_dir_creating(root_fd: int, rel: str) -> int:
+    fd = os.dup(root_fd)
+    done = []
+    for comp in [c for c in rel.split("/") if c]:
+        done.append(comp)
+        try:
+            os.mkdir(comp, 0o755, dir_fd=fd)
+        except FileExistsError:
+            pass
+        nfd = sc.openat2(root_fd, "/".join(done), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, 0, sc.RESOLVE_IN_ROOT)
+        os.close(fd)
+        fd = nfd
+    return fd
+
+
+def fd_path(fd: int) -> str:
+    return f"/proc/self/fd/{fd}"
+
+
+def mount_all(rootfs: str, mounts: list[dict], report) -> None:
+    """Mount each OCI mount entry at its destination inside `rootfs` (before pivot_root)."""
+    root_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for m in mounts:
+            flags, prop, data = parse_options(m.get("options", []))
+            kind = m.get("type") or ("bind" if flags & sc.MS_BIND else "none")
+            source = m.get("source", kind)
+            dest = m["destination"]
+            if dest.rstrip("/") == "/proc" and kind != "proc":
+                raise OSError(1, f"only a proc filesystem may be mounted on /proc, not {kind!r}")
+            if kind == "cgroup":
+                _mount_cgroupfs(root_fd, dest, report)
+                continue
+            is_bind = bool(flags & sc.MS_BIND)
+            make = "dir"
+            if is_bind and not os.path.isdir(source):
+                make = "file"
+            target_fd = open_in_root(root_fd, dest, make)
+            try:
+                if is_bind:
+                    sc.mount(source, fd_path(target_fd), None, flags & (sc.MS_BIND | sc.MS_REC))
+                else:
+                    sc.mount(source, fd_path(target_fd), kind, flags, data or None)
+            finally:
+                os.close(target_fd)
+            if (is_bind and flags & ~(sc.MS_BIND | sc.MS_REC)) or prop:
+                mounted_fd = open_in_root(root_fd, dest)  # the new mount, not what was beneath it
+                try:
+                    if is_bind and flags & ~(sc.MS_BIND | sc.MS_REC):  # ro/nosuid/... on a bind need a remount
+                        sc.mount(None, fd_path(mounted_fd), None, flags | sc.MS_REMOUNT | sc.MS_BIND)
+                    if prop:
+                        sc.mount(None, fd_path(mounted_fd), None, prop)
+                finally:
+                    os.close(mounted_fd)
+            report("mount", source=source, target=dest, fstype=kind, options=",".join(m.get("options", [])))
+    finally:
+        os.close(root_fd)
+
+
+def _mount_cgroupfs(root_fd: int, dest: str, report) -> None:
+    """/sys/fs/cgroup, read-only, showing the container's own cgroup namespace.
+
+    cgroup v2: one cgroup2 mount. v1/hybrid: a tmpfs holding one mount per v1 hierarchy the host
+    has (as Docker does), plus the hybrid unified tree; then the tmpfs is made read-only."""
+    flags = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
+    host = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            fstype = fields[fields.index("-") + 1]
+            if fields[4].startswith("/sys/fs/cgroup") and fstype in ("cgroup", "cgroup2"):
+                host.append((fields[4], fstype, fields[-1]))
+    if any(p == "/sys/fs/cgroup" and t == "cgroup2" for p, t, _ in host):
+        target_fd = open_in_root(root_fd, dest, "dir")
+        try:
+            sc.mount("cgroup", fd_path(target_fd), "cgroup2", flags | sc.MS_RDONLY)
+        finally:
+            os.close(target_fd)
+        report("mount", source="cgroup", target=dest, fstype="cgroup2", options="ro,nosuid,nodev,noexec")
+        return
+    target_fd = open_in_root(root_fd, dest, "dir")
+    try:
+        sc.mount("tmpfs", fd_path(target_fd), "tmpfs", flags, "mode=755")
+    finally:
+        os.close(target_fd)
+    report("mount", source="tmpfs", target=dest, fstype="tmpfs", options="mode=755")
+    target_fd = open_in_root(root_fd, dest)  # reopened: the fd from before the mount shows what is beneath it
+    try:
+        base = fd_path(target_fd)
+        for path, fstype, options in host:
+            name = path[len("/sys/fs/cgroup/"):]
+            if not name or "/" in name:
+                continue
+            sub = os.path.join(base, name)
+            os.mkdir(sub, 0o755)
+            data = ",".join(o for o in options.split(",") if o not in ("rw", "ro")) if fstype == "cgroup" else None
+            sc.mount("cgroup", sub, fstype, flags | sc.MS_RDONLY, data or None)
+            report("mount", source="cgroup", target=f"{dest}/{name}", fstype=fstype, options=f"ro,{data or ''}")
+        sc.mount(None, base, None, sc.MS_REMOUNT | sc.MS_RDONLY | flags)
+    finally:
+        os.close(target_fd)
+
+
+def make_devices(rootfs: str, report) -> None:
+    """Device nodes and symlinks of /dev (a fresh tmpfs), as runc/crun make them."""
+    dev = os.path.join(rootfs, "dev")
+    old = os.umask(0)
+    try:
+        for name, kind, major, minor in DEFAULT_DEVICES:
+            path = os.path.join(dev, name)
+            os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(major, minor))
+            report("mknod", path=f"/dev/{name}", device=f"{kind} {major}:{minor}")
+        for target, name in DEV_SYMLINKS:
+            os.symlink(target, os.path.join(dev, name))
+    finally:
+        os.umask(old)
+
+
+def pivot(rootfs: str, report) -> None:
+    """pivot_root(".", "."): the rootfs becomes /, the old root is stacked on it and then detached."""
+    old_root = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+    new_root = os.open(rootfs, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fchdir(new_root)
+        sc.pivot_root(".", ".")
+        report("pivot_root", new_root=rootfs)
+        os.fchdir(old_root)
+        sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC)
+        sc.umount2(".", sc.MNT_DETACH)
+        os.chdir("/")
+        report("umount", target="old root", flags="MNT_DETACH")
+    finally:
+        os.close(old_root)
+        os.close(new_root)
+
+
+def mask_paths(masked: list[str], readonly: list[str], report) -> None:
+    """Docker's maskedPaths (a file gets /dev/null, a directory an empty read-only tmpfs) and readonlyPaths."""
+    for p in masked:
+        try:
+            st = os.lstat(p)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            sc.mount("tmpfs", p, "tmpfs", sc.MS_RDONLY, "size=0k")
+        else:
+            sc.mount("/dev/null", p, None, sc.MS_BIND)
+        report("mask", path=p)
+    for p in readonly:
+        if not os.path.exists(p):
+            continue
+        sc.mount(p, p, None, sc.MS_BIND | sc.MS_REC)
+        sc.mount(None, p, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC)
+        report("readonly", path=p)
+
+
+def readonly_root(report) -> None:
+    sc.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
+    report("remount", target="/", flags="ro")

@@ -1,0 +1,164 @@
+"""Run one OCI bundle in the foreground: cgroup, fork into new namespaces, wait, clean up.
+
+    runtime (this process)                     container process (forked)
+    ----------------------                     --------------------------
+    create the cgroup, write limits
+    unshare(CLONE_NEWPID); fork()  ----------> PID 1 of a new PID namespace
+    setns back to our own PID namespace         waits for "go"
+    write its pid to cgroup.procs, "go" ---->   unshare mnt/uts/ipc/net/cgroup, mounts,
+                                                pivot_root, hostname, user, capabilities
+    read the error pipe  <-------------------   execve (the pipe closes: success) or error
+    forward signals / the pty, waitpid()
+    kill what is left in the cgroup, rmdir it
+"""
+import json
+import os
+import signal
+import socket
+from dataclasses import dataclass
+
+from pocketbox import syscalls as sc
+from pocketbox.errors import PocketboxError
+from pocketbox.runtime.cgroups import ContainerCgroup, Limits
+from pocketbox.runtime.init import container_init
+
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+class StartError(PocketboxError):
+    """The container could not be started (exit 125), or its command not run (126/127)."""
+
+
+@dataclass
+class Exit:
+    code: int
+    oom_killed: bool
+
+
+def limits_from_spec(spec: dict) -> Limits:
+    r = spec.get("linux", {}).get("resources", {})
+    mem, cpu, pids = r.get("memory", {}), r.get("cpu", {}), r.get("pids", {})
+    limits = Limits(memory=mem.get("limit"), memory_swap=mem.get("swap"), cpu_shares=cpu.get("shares"),
+                    pids_limit=pids.get("limit"))
+    if cpu.get("quota") and cpu.get("period"):
+        limits.cpus = cpu["quota"] / cpu["period"]
+    devices = r.get("devices")
+    if devices is not None:
+        limits.devices = [f"{d.get('type', 'a')} {d.get('major', '*') if d.get('major', -1) != -1 else '*'}:"
+                          f"{d.get('minor', '*') if d.get('minor', -1) != -1 else '*'} {d.get('access', 'rwm')}"
+                          for d in devices if d.get("allow")]
+    return limits
+
+
+def exit_code(status: int) -> int:
+    """Docker's convention: the exit status, or 128+n for death by signal n."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+class Container:
+    """One started container process and its cgroup."""
+
+    def __init__(self, bundle: str, container_id: str, report=None, stdio: tuple[int, int, int] | None = None):
+        self.bundle = bundle
+        self.stdio = stdio  # fds that become the container's 0, 1, 2 (when it has no terminal)
+        self.id = container_id
+        with open(os.path.join(bundle, "config.json")) as f:
+            self.spec = json.load(f)
+        self.report = report or (lambda *a, **k: None)
+        self.cgroup = ContainerCgroup(container_id, on_write=lambda p, v: self.report("cgroup", file=p, value=v))
+        self.pid = 0
+        self.console: int | None = None
+
+    def start(self) -> None:
+        """Fork the container process and wait until it has exec'd its command (or failed)."""
+        self.cgroup.create(limits_from_spec(self.spec))
+        terminal = bool(self.spec["process"].get("terminal"))
+        go_r, go_w = os.pipe()
+        err_r, err_w = os.pipe()
+        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if terminal else (None, None)
+        new_pid_ns = any(ns["type"] == "pid" for ns in self.spec.get("linux", {}).get("namespaces", []))
+        own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            if new_pid_ns:
+                sc.unshare(sc.CLONE_NEWPID)  # affects only the children we fork from now on
+            pid = os.fork()
+            if pid == 0:
+                for s in FORWARDED_SIGNALS:
+                    signal.signal(s, signal.SIG_DFL)
+                os.close(go_w)
+                os.close(err_r)
+                if parent_sock:
+                    parent_sock.close()
+                if self.stdio and not terminal:
+                    for target, fd in enumerate(self.stdio):
+                        if fd != target:
+                            os.dup2(fd, target)
+                container_init(self.spec, self.bundle, go_r, err_w, child_sock, self.report)
+            if new_pid_ns:
+                sc.setns(own_pid_ns, sc.CLONE_NEWPID)  # later children (hooks, cleanup) stay in ours
+            self.report("fork", pid=pid, namespace="new PID namespace: it is PID 1 there" if new_pid_ns else "host")
+        finally:
+            os.close(own_pid_ns)
+            os.close(go_r)
+            os.close(err_w)
+            if child_sock:
+                child_sock.close()
+        self.pid = pid
+        try:
+            self.cgroup.add(pid)
+            os.write(go_w, b"g")
+            os.close(go_w)
+            err = b""
+            while chunk := os.read(err_r, 65536):
+                err += chunk
+            os.close(err_r)
+            if err:
+                os.waitpid(pid, 0)
+                info = json.loads(err)
+                raise StartError(f"failed to start container: {info['message']}", info["code"])
+            if terminal:
+                _, fds, _, _ = socket.recv_fds(parent_sock, 16, 1)
+                self.console = fds[0]
+                parent_sock.close()
+        except BaseException:
+            self._kill_and_reap()
+            self.cgroup.destroy()
+            raise
+
+    def _kill_and_reap(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+    def wait(self) -> Exit:
+        """Wait for the container's PID 1, forwarding signals to it; then clean its cgroup."""
+        previous = {s: signal.signal(s, self._forward) for s in FORWARDED_SIGNALS}
+        try:
+            if self.console is not None:
+                from pocketbox.runtime.tty import proxy
+
+                proxy(self.console, self.spec["process"].get("stdinOpen", True))
+            while True:
+                try:
+                    _, status = os.waitpid(self.pid, 0)
+                    break
+                except InterruptedError:
+                    continue
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+        code = exit_code(status)
+        oom = self.cgroup.oom_killed()
+        self.cgroup.destroy()
+        self.report("exit", code=code, oom_killed=oom)
+        return Exit(code, oom)
+
+    def _forward(self, signum, frame) -> None:
+        try:
+            os.kill(self.pid, signum)
+        except ProcessLookupError:
+            pass

@@ -1,0 +1,68 @@
+"""The user's terminal <-> the container's pty: raw mode, copying both ways, window size.
+
+The container's pty comes from its own devpts (/dev/pts newinstance); we hold the master.
+Ctrl-C is just a byte here: the container's line discipline turns it into SIGINT for its
+foreground process, as on a real terminal."""
+import errno
+import fcntl
+import os
+import select
+import signal
+import sys
+import termios
+import tty
+
+
+def copy_winsize(src_fd: int, dst_fd: int) -> None:
+    try:
+        size = fcntl.ioctl(src_fd, termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(dst_fd, termios.TIOCSWINSZ, size)
+    except OSError:
+        pass
+
+
+def proxy(master: int, stdin_open: bool = True) -> None:
+    """Copy until the container side closes (its processes exited)."""
+    stdin = sys.stdin.fileno()
+    stdout = sys.stdout.fileno()
+    is_tty = os.isatty(stdin)
+    saved = None
+    if is_tty:
+        saved = termios.tcgetattr(stdin)
+        tty.setraw(stdin)
+        copy_winsize(stdin, master)
+        previous = signal.signal(signal.SIGWINCH, lambda *a: copy_winsize(stdin, master))
+    watch = [master] + ([stdin] if stdin_open else [])
+    try:
+        while True:
+            try:
+                ready, _, _ = select.select(watch, [], [])
+            except InterruptedError:
+                continue
+            if master in ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError as e:
+                    if e.errno == errno.EIO:  # the slave side is closed: the container is done
+                        break
+                    raise
+                if not data:
+                    break
+                _write_all(stdout, data)
+            if stdin in ready:
+                data = os.read(stdin, 65536)
+                if not data:
+                    watch.remove(stdin)
+                    continue
+                _write_all(master, data)
+    finally:
+        if saved is not None:
+            termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
+            signal.signal(signal.SIGWINCH, previous)
+        os.close(master)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
