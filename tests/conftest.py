@@ -44,6 +44,18 @@ class Pocketbox:
         return subprocess.Popen(pocketbox_argv() + [str(a) for a in args], env=full_env, **kw)
 
 
+def _cgroups_of(root: Path) -> list[str]:
+    """Container cgroups whose record was under `root` (pocketbox names them by container ID)."""
+    ids = {p.name for p in (root / "containers").iterdir()} if (root / "containers").is_dir() else set()
+    found = []
+    for base in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified", *[f"/sys/fs/cgroup/{c}" for c in
+                                                               ("memory", "pids", "cpu", "freezer", "devices")]):
+        d = Path(base) / "pocketbox"
+        if d.is_dir():
+            found += [str(p) for p in d.iterdir() if p.is_dir() and (not ids or p.name in ids)]
+    return found
+
+
 def _mounts_under(root: Path) -> list[str]:
     with open("/proc/self/mountinfo") as f:
         return [line for line in f if str(root) in line]
@@ -53,7 +65,10 @@ def _mounts_under(root: Path) -> list[str]:
 def pb(tmp_path):
     box = Pocketbox(tmp_path / "state")
     yield box
+    for rec in (box.root / "containers").glob("*/container.json") if (box.root / "containers").is_dir() else []:
+        box("rm", "-f", rec.parent.name, expect=None)  # containers a test left: remove them the user's way
     assert not _mounts_under(tmp_path), "a test left mounts behind"
+    assert not _cgroups_of(box.root), "a test left cgroups behind"
 
 
 requires_root = pytest.mark.skipif(not IS_ROOT, reason="needs root")
@@ -101,6 +116,22 @@ def busybox_rootfs(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("busybox") / "rootfs"
     subprocess.run(["sh", str(REPO / "rootfs/busybox/build.sh"), str(d)], check=True, stdout=subprocess.DEVNULL)
     return d
+
+
+@pytest.fixture
+def busybox(pb, test_images) -> str:
+    """busybox pulled into this test's state root; returns the name to run."""
+    ref = test_images.ref("busybox")
+    pb("pull", "-q", ref)
+    return ref
+
+
+@pytest.fixture(scope="session")
+def debian_layout() -> Path:
+    """Debian bookworm minbase, built with debootstrap once and cached by recipe hash."""
+    import cache
+
+    return cache.layout_from_recipe("debian")
 
 
 @pytest.fixture(scope="session")

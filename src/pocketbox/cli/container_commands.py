@@ -117,7 +117,8 @@ def status_text(state: dict) -> str:
 
 
 def _command_text(record: dict, no_trunc: bool) -> str:
-    text = " ".join([record["Path"]] + record.get("Args", []))
+    words = [record["Path"]] + record.get("Args", [])
+    text = " ".join(f"'{w}'" if (not w or any(c.isspace() for c in w)) else w for w in words)
     if not no_trunc and len(text) > 20:
         text = text[:19] + "…"
     return f'"{text}"'

@@ -165,6 +165,12 @@ class Containers:
                 cwd=cwd, user=user, hostname=hostname, tty=o.tty, stdin_open=o.interactive, caps=caps,
                 no_new_privs=no_new_privs, read_only=o.read_only, mounts=specs.default_mounts(str(cdir), binds),
                 network=o.network, resources=resources, overlay=overlay, privileged=o.privileged)
+            if o.tty:
+                try:
+                    size = os.get_terminal_size(0)
+                    bundle["process"]["consoleSize"] = {"height": size.lines, "width": size.columns}
+                except OSError:
+                    pass
             write_json_atomic(cdir / "config.json", bundle, mode=0o600)
             record = self._record(cid, name, o, image, args, bundle, binds, lowers, memory, swap, cpus, no_new_privs)
             self.save(record)

@@ -118,6 +118,9 @@ def _stdio(process: dict, console_sock) -> None:
     """A terminal: a new pty from the container's own devpts, its master sent to the runtime."""
     if process.get("terminal"):
         master, slave = os.openpty()
+        size = process.get("consoleSize")
+        if size:  # before exec, so that the command's first look at the terminal sees the right size
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size["height"], size["width"], 0, 0))
         socket.send_fds(console_sock, [b"pty"], [master])
         os.close(master)
         console_sock.close()
