@@ -11,9 +11,7 @@ The record says what pocketbox knows; whether a process is still alive is asked 
 (pid + its start time) every time a record is read."""
 import os
 import re
-import secrets
 import shutil
-import socket
 import time
 from pathlib import Path
 
@@ -49,7 +47,7 @@ class Containers:
         return read_json(self.dir(cid) / "container.json")
 
     def save(self, record: dict) -> None:
-        write_json_atomic(self.dir(record["Id"]) / "container.json", record, mode=0o644)
+        write_json_atomic(self.dir(record["Id"]) / "container.json", record, mode=0o644, durable=False)
 
     def update(self, cid: str, change) -> dict | None:
         """Apply `change(record)` under the container's lock; None if the record is gone (removed)."""
@@ -132,7 +130,7 @@ class Containers:
         if not args:
             raise PocketboxError("no command specified")
 
-        cid = secrets.token_hex(32)
+        cid = os.urandom(32).hex()
         name = self._reserve_name(o.name, cid)
         cdir = self.dir(cid)
         try:
@@ -142,7 +140,7 @@ class Containers:
                 os.mkdir(cdir / d, 0o755)
             lowers = [str(self.store.layer_dir(layer["ChainID"]) / "diff") for layer in reversed(image["Layers"])]
             user = users.resolve(o.user, [str(cdir / "upper")] + lowers)
-            hostname = o.hostname or (socket.gethostname() if o.network == "host" else cid[:12])
+            hostname = o.hostname or (os.uname().nodename if o.network == "host" else cid[:12])
             self._write_etc_files(cdir, hostname, o.network)
             overlay = f"lowerdir={':'.join(lowers)},upperdir={cdir / 'upper'},workdir={cdir / 'work'}"
             if len(overlay) > 4000:
@@ -171,7 +169,7 @@ class Containers:
                     bundle["process"]["consoleSize"] = {"height": size.lines, "width": size.columns}
                 except OSError:
                     pass
-            write_json_atomic(cdir / "config.json", bundle, mode=0o600)
+            write_json_atomic(cdir / "config.json", bundle, mode=0o600, durable=False)
             record = self._record(cid, name, o, image, args, bundle, binds, lowers, memory, swap, cpus, no_new_privs)
             self.save(record)
             return record
@@ -220,7 +218,7 @@ class Containers:
     def _record(self, cid, name, o, image, args, bundle, binds, lowers, memory, swap, cpus, no_new_privs) -> dict:
         from pocketbox.runtime.cgroups import ContainerCgroup
 
-        cgroup = ContainerCgroup(cid)
+        cgroup = ContainerCgroup(cid, cpu=bool(cpus or o.cpu_shares))
         cdir = self.dir(cid)
         return {
             "Id": cid, "Name": "/" + name, "Created": now(),

@@ -1,5 +1,5 @@
 """Docker-style container names: adjective_surname, after scientists and engineers."""
-import secrets
+import random
 
 ADJECTIVES = [
     "admiring", "amazing", "angry", "awesome", "blissful", "bold", "brave", "busy", "charming", "clever",
@@ -24,4 +24,5 @@ SURNAMES = [
 
 
 def random_name() -> str:
-    return f"{secrets.choice(ADJECTIVES)}_{secrets.choice(SURNAMES)}"
+    """Not a secret, so `random` (seeded from os.urandom) serves; collisions are retried by the caller."""
+    return f"{random.choice(ADJECTIVES)}_{random.choice(SURNAMES)}"

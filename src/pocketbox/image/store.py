@@ -12,7 +12,7 @@ never leaves a half layer a run could use."""
 import hashlib
 import os
 import shutil
-import uuid
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,7 +63,7 @@ class Store:
 
     def staging(self, prefix: str) -> Path:
         """A fresh directory name in tmp/ (same filesystem as the store, so rename works)."""
-        return self.tmp / f"{prefix}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        return self.tmp / f"{prefix}.{os.getpid()}.{os.urandom(4).hex()}"
 
     # --- blobs --------------------------------------------------------------------------------
     def has_blob(self, digest: str) -> bool:

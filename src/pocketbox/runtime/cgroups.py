@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 CGROUP_ROOT = "/sys/fs/cgroup"
 PARENT = "pocketbox"
 PERIOD = 100000
-V1_CONTROLLERS = ("memory", "cpu", "pids", "freezer", "devices")
+# Joining a v1 hierarchy costs a few ms per cgroup.procs write here, so only what is used:
+# cpu only when a CPU limit is set.
+V1_CONTROLLERS = ("memory", "pids", "devices")
 
 # Docker's default device rules (c = char, b = block; m = mknod allowed for all, rw for these nodes)
 DEFAULT_DEVICE_RULES = [
@@ -63,14 +65,15 @@ class Limits:
 class ContainerCgroup:
     """The cgroup(s) of one container; `paths` are what `inspect` shows."""
 
-    def __init__(self, container_id: str, on_write=None):
+    def __init__(self, container_id: str, on_write=None, cpu: bool = True):
         self.id = container_id
         self.mode = detect()
         self.on_write = on_write
         if self.mode == "v2":
             self.paths = {"unified": f"{CGROUP_ROOT}/{PARENT}/{container_id}"}
         else:
-            self.paths = {c: f"{CGROUP_ROOT}/{c}/{PARENT}/{container_id}" for c in V1_CONTROLLERS
+            wanted = V1_CONTROLLERS + (("cpu",) if cpu else ())
+            self.paths = {c: f"{CGROUP_ROOT}/{c}/{PARENT}/{container_id}" for c in wanted
                           if os.path.isdir(f"{CGROUP_ROOT}/{c}")}
             if self.mode == "hybrid":
                 self.paths["unified"] = f"{CGROUP_ROOT}/unified/{PARENT}/{container_id}"

@@ -6,9 +6,7 @@ import errno
 import fcntl
 import json
 import os
-import socket
 import struct
-import termios
 
 from pocketbox import syscalls as sc
 from pocketbox.runtime import capabilities, rootfs
@@ -34,7 +32,7 @@ def _report_noop(*a, **k):
     pass
 
 
-def container_init(spec: dict, bundle: str, go_fd: int, err_fd: int, console_sock: socket.socket | None,
+def container_init(spec: dict, bundle: str, go_fd: int, err_fd: int, console_sock,
                    report=_report_noop) -> None:
     """Never returns: execs the container's command, or writes the failure to err_fd and exits."""
     try:
@@ -59,6 +57,10 @@ def _fail(err_fd: int, message: str, code: int) -> None:
 
 
 def _setup(spec: dict, bundle: str, console_sock, report) -> None:
+    if spec["process"].get("terminal"):
+        # Import now: after pivot_root the host's Python library is out of reach.
+        import socket  # noqa: F401
+        import termios  # noqa: F401
     linux = spec.get("linux", {})
     wanted = {ns["type"] for ns in linux.get("namespaces", [])}
     flags = 0
@@ -110,6 +112,8 @@ def _setup(spec: dict, bundle: str, console_sock, report) -> None:
 
 def _loopback_up() -> None:
     """ip link set lo up, with one ioctl (pyroute2 would cost 130 ms of imports here)."""
+    import socket
+
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14s", b"lo", IFF_UP | IFF_LOOPBACK | IFF_RUNNING, b""))
 
@@ -117,6 +121,9 @@ def _loopback_up() -> None:
 def _stdio(process: dict, console_sock) -> None:
     """A terminal: a new pty from the container's own devpts, its master sent to the runtime."""
     if process.get("terminal"):
+        import socket
+        import termios
+
         master, slave = os.openpty()
         size = process.get("consoleSize")
         if size:  # before exec, so that the command's first look at the terminal sees the right size

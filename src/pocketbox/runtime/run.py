@@ -14,7 +14,6 @@
 import json
 import os
 import signal
-import socket
 from dataclasses import dataclass
 
 from pocketbox import syscalls as sc
@@ -67,7 +66,9 @@ class Container:
         with open(os.path.join(bundle, "config.json")) as f:
             self.spec = json.load(f)
         self.report = report or (lambda *a, **k: None)
-        self.cgroup = ContainerCgroup(container_id, on_write=lambda p, v: self.report("cgroup", file=p, value=v))
+        cpu_limited = bool(self.spec.get("linux", {}).get("resources", {}).get("cpu"))
+        self.cgroup = ContainerCgroup(container_id, on_write=lambda p, v: self.report("cgroup", file=p, value=v),
+                                      cpu=cpu_limited)
         self.pid = 0
         self.console: int | None = None
 
@@ -77,7 +78,11 @@ class Container:
         terminal = bool(self.spec["process"].get("terminal"))
         go_r, go_w = os.pipe()
         err_r, err_w = os.pipe()
-        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if terminal else (None, None)
+        parent_sock = child_sock = None
+        if terminal:
+            import socket
+
+            parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         new_pid_ns = any(ns["type"] == "pid" for ns in self.spec.get("linux", {}).get("namespaces", []))
         own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -119,6 +124,8 @@ class Container:
                 info = json.loads(err)
                 raise StartError(f"failed to start container: {info['message']}", info["code"])
             if terminal:
+                import socket
+
                 _, fds, _, _ = socket.recv_fds(parent_sock, 16, 1)
                 self.console = fds[0]
                 parent_sock.close()
