@@ -13,7 +13,7 @@ sys.path.insert(0, str(REPO / "rootfs"))
 sys.path.insert(0, str(REPO / "tests"))
 
 import ociimage  # noqa: E402
-from helpers.registry import RegistryProcess, skopeo_push  # noqa: E402
+from helpers.registry import RegistryProcess, raw_push, skopeo_push  # noqa: E402
 
 IS_ROOT = os.geteuid() == 0
 
@@ -157,6 +157,9 @@ def test_images(tmp_path_factory, busybox_rootfs):
     push("busybox", [busybox_tar])
     push("layered", _layered_layers(busybox_tar))
     push("zstd", [busybox_tar, ociimage.tar_entries([("zstd-marker", "file", "zstd")])], "zstd")
+    plain = ociimage.Layout(layouts / "plain")
+    digests["plain"] = plain.image([ociimage.tar_entries([("plain-marker", "file", "uncompressed")])], "none")
+    raw_push(layouts / "plain", digests["plain"], reg.host, "library/plain", "latest")
     push("corrupt", [ociimage.tar_entries([("corrupt-me", "file", "payload " * 1000)])])
     push("big", [busybox_tar, ociimage.tar_entries([("big", "file", os.urandom(6 << 20))])])
     for name, entries in HOSTILE.items():

@@ -75,3 +75,23 @@ def skopeo_push(layout: Path, tag: str, dest: str, home: Path, extra_args=(), al
     cmd += [f"oci:{layout}:{tag}", f"docker://{dest}"]
     subprocess.run(cmd, check=True, env={"HOME": str(home), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def raw_push(layout: Path, desc: dict, host: str, repo: str, tag: str) -> None:
+    """Push one image of an OCI layout byte for byte (skopeo would recompress an uncompressed
+    layer): blobs by monolithic upload (POST, then PUT ?digest=), then the manifest."""
+    import urllib.request
+
+    blobs = Path(layout) / "blobs" / "sha256"
+    manifest = json.loads((blobs / desc["digest"][7:]).read_bytes())
+    for d in [manifest["config"], *manifest["layers"]]:
+        r = urllib.request.urlopen(urllib.request.Request(f"http://{host}/v2/{repo}/blobs/uploads/", method="POST"))
+        location = r.headers["Location"]
+        sep = "&" if "?" in location else "?"
+        url = location if location.startswith("http") else f"http://{host}{location}"
+        urllib.request.urlopen(urllib.request.Request(f"{url}{sep}digest={d['digest']}",
+                                                      data=(blobs / d["digest"][7:]).read_bytes(), method="PUT",
+                                                      headers={"Content-Type": "application/octet-stream"}))
+    urllib.request.urlopen(urllib.request.Request(f"http://{host}/v2/{repo}/manifests/{tag}",
+                                                  data=(blobs / desc["digest"][7:]).read_bytes(), method="PUT",
+                                                  headers={"Content-Type": manifest["mediaType"]}))

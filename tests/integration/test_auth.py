@@ -99,3 +99,25 @@ def test_basic_auth_registry(pb, basic_registry):
     pb("login", "-u", USER, "-p", PASSWORD, basic_registry.host)
     pb("pull", ref)
     assert os.stat(pb.root).st_mode & 0o077 == 0
+
+
+def test_tokens_are_reused_until_they_expire(tmp_path):
+    """A token living 11 s is good for 1 s here (10 s of skew are kept back), then fetched anew."""
+    import time
+
+    from pocketbox.registry.auth import TokenCache
+
+    server = TokenServer(tmp_path / "token.crt", expires_in=11)
+    try:
+        cache = TokenCache()
+        params = {"realm": server.realm, "service": "pocketbox-test-registry"}
+        first = cache.fetch(params, "repository:library/x:pull")
+        assert cache.fetch(params, "repository:library/x:pull") == first
+        assert len(server.requests) == 1
+        time.sleep(1.2)
+        assert cache.fetch(params, "repository:library/x:pull") != first
+        assert len(server.requests) == 2
+        cache.fetch(params, "repository:library/other:pull")  # another scope, another token
+        assert len(server.requests) == 3
+    finally:
+        server.stop()

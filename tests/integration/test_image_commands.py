@@ -144,3 +144,16 @@ def test_prune(pb, test_images):
     assert "Deleted Images:" in r.stdout and "deleted: sha256:" in r.stdout
     assert not pb("images", "-q").stdout.strip()
     assert not list((pb.root / "layers").iterdir())
+
+
+def test_rmi_refuses_an_image_a_container_uses(pb, busybox):
+    pb("run", "--name", "user", busybox, "true")
+    r = pb("rmi", busybox, expect=1)
+    assert "container" in r.stderr and "is using its referenced image" in r.stderr
+    pb("rmi", "-f", busybox)
+    assert pb("images", "-q").stdout.strip() == ""
+    layers = list((pb.root / "layers").iterdir())
+    assert layers, "the container still needs its image's layers"
+    pb("rm", "user")
+    pb("image", "prune", "-f")
+    assert not list((pb.root / "layers").iterdir())

@@ -126,6 +126,14 @@ def test_zstd_layers(pb, test_images):
     assert (top / "zstd-marker").read_text() == "zstd"
 
 
+def test_uncompressed_layers(pb, test_images):
+    pb("pull", test_images.ref("plain"))
+    info = inspect(pb, test_images.ref("plain"))
+    assert info["Layers"][0]["MediaType"] == "application/vnd.oci.image.layer.v1.tar"
+    assert info["Layers"][0]["Digest"] == info["Layers"][0]["DiffID"]
+    assert (Path(info["GraphDriver"]["Data"]["LowerDir"]) / "plain-marker").read_text() == "uncompressed"
+
+
 def test_pull_by_digest(pb, test_images):
     digest = test_images.digests["busybox"]["digest"]
     ref = f"{test_images.host}/library/busybox@{digest}"
