@@ -7,6 +7,7 @@ import click
 
 from pocketbox.cli.format import human_duration, parse_time, table
 from pocketbox.cli.main import CONTEXT, cli, needs_root
+from pocketbox.errors import PocketboxError
 
 RUN_CONTEXT = {**CONTEXT, "allow_interspersed_args": False}
 
@@ -21,6 +22,7 @@ def container():
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.option("--name", help="Assign a name to the container.")
 @click.option("--rm", "remove", is_flag=True, help="Remove the container when it exits.")
+@click.option("-d", "--detach", is_flag=True, help="Run the container in the background and print its ID.")
 @click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open.")
 @click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY.")
 @click.option("-a", "--attach", multiple=True, type=click.Choice(["stdin", "stdout", "stderr"]),
@@ -48,7 +50,7 @@ def container():
 @click.option("--pull", type=click.Choice(["missing", "always", "never"]), default="missing", show_default=True,
               help="Pull the image before running.")
 @needs_root
-def run(image, command, name, remove, interactive, tty, attach, env, env_file, workdir, user, entrypoint, hostname,
+def run(image, command, name, remove, detach, interactive, tty, attach, env, env_file, workdir, user, entrypoint, hostname,
         network, volume, read_only, cap_add, cap_drop, privileged, security_opt, memory, memory_swap, cpus,
         cpu_shares, pids_limit, platform, pull):
     """Create and run a new container from an image."""
@@ -62,11 +64,25 @@ def run(image, command, name, remove, interactive, tty, attach, env, env_file, w
                       security_opt=list(security_opt), memory=memory, memory_swap=memory_swap, cpus=cpus,
                       cpu_shares=cpu_shares, pids_limit=pids_limit, platform=platform, pull=pull)
     if tty and not sys.stdin.isatty() and interactive:
-        from pocketbox.errors import PocketboxError
-
         raise PocketboxError("the input device is not a TTY")
+    if detach and attach:
+        raise PocketboxError("conflicting options: cannot specify both --attach and --detach")
     containers = Containers()
     record = containers.create(opts, _image_for_run(containers, opts))
+    if detach or tty:  # a supervisor keeps the container (and its terminal) after we leave
+        from pocketbox.engine.lifecycle import Lifecycle
+
+        life = Lifecycle(containers)
+        try:
+            if detach:
+                life.start(record["Id"])
+                click.echo(record["Id"])
+                return
+            sys.exit(_attach_and_start(life, record, interactive))
+        except PocketboxError:
+            if remove:
+                containers.remove(record["Id"], force=True)
+            raise
     code = 125
     try:
         code = containers.run(record, report=None, attach=list(attach) or None)
@@ -74,6 +90,21 @@ def run(image, command, name, remove, interactive, tty, attach, env, env_file, w
         if remove:
             containers.remove(record["Id"], force=True)
     sys.exit(code)
+
+
+def _attach_and_start(life, record, stdin: bool) -> int:
+    """Start under a supervisor that waits for us, attach, relay; 0 if the user detached."""
+    from pocketbox import attach as client
+
+    _, ready = life.start(record["Id"], wait_attach=True)
+    sock = client.connect(str(life.engine.dir(record["Id"])))
+    life.wait_started(record["Id"], ready)
+    code = client.stream(sock, record["Config"]["Tty"], stdin)
+    if code == client.DETACHED:
+        click.echo("", err=True)
+        return 0
+    life.wait_exited(record["Id"])
+    return code
 
 
 def _image_for_run(containers, opts):
@@ -108,7 +139,8 @@ def status_text(state: dict) -> str:
         started = parse_time(state.get("StartedAt", ""))
         return "Up " + human_duration(time.time() - started) if started else "Up"
     if status == "paused":
-        return "Up (Paused)"
+        started = parse_time(state.get("StartedAt", ""))
+        return f"Up {human_duration(time.time() - started)} (Paused)" if started else "Up (Paused)"
     if status == "exited":
         finished = parse_time(state.get("FinishedAt", ""))
         ago = f" {human_duration(time.time() - finished)} ago" if finished else ""
@@ -245,7 +277,226 @@ def container_inspect(ctx, names):
     ctx.invoke(inspect, names=names, kind="container")
 
 
-for command in (run, ps, rm, inspect):
+@click.command("exec", context_settings=RUN_CONTEXT)
+@click.argument("container")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open.")
+@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY.")
+@click.option("-d", "--detach", is_flag=True, help="Run the command in the background.")
+@click.option("-e", "--env", multiple=True, help="Set environment variables.")
+@click.option("-w", "--workdir", help="Working directory inside the container.")
+@click.option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>]).")
+@needs_root
+def exec_(container, command, interactive, tty, detach, env, workdir, user):
+    """Run a command in a running container (joins its namespaces, cgroup and confinement)."""
+    from pocketbox.engine.containers import Containers
+    from pocketbox.engine.lifecycle import exec_process
+
+    if tty and interactive and not sys.stdin.isatty():
+        raise PocketboxError("the input device is not a TTY")
+    code = exec_process(Containers(), container, list(command), interactive=interactive, tty=tty, env=list(env),
+                        workdir=workdir, user=user, detach=detach)
+    sys.exit(code)
+
+
+def _each(refs, action) -> None:
+    """Docker's multi-container verbs: act on each, print its name, exit 1 if any failed."""
+    failed = False
+    for ref in refs:
+        try:
+            action(ref)
+            click.echo(ref)
+        except PocketboxError as e:
+            click.echo(f"pocketbox: {e}", err=True)
+            failed = True
+    if failed:
+        sys.exit(1)
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("containers", nargs=-1, required=True)
+@click.option("-a", "--attach", "attach_", is_flag=True, help="Attach STDOUT/STDERR and forward signals.")
+@click.option("-i", "--interactive", is_flag=True, help="Attach container's STDIN.")
+@needs_root
+def start(containers, attach_, interactive):
+    """Start one or more stopped containers (same filesystem, same config)."""
+    from pocketbox.engine.lifecycle import Lifecycle
+
+    life = Lifecycle()
+    if attach_ or interactive:
+        if len(containers) > 1:
+            raise PocketboxError("you cannot start and attach multiple containers at once")
+        record = life.engine.find(containers[0])
+        sys.exit(_attach_and_start(life, record, interactive))
+    _each(containers, life.start)
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("containers", nargs=-1, required=True)
+@click.option("-t", "--time", "timeout", type=int, help="Seconds to wait before killing the container (default 10).")
+@click.option("-s", "--signal", "sig", help="Signal to send (default: the image's StopSignal, or SIGTERM).")
+@needs_root
+def stop(containers, timeout, sig):
+    """Stop one or more running containers: the stop signal, then SIGKILL after the timeout."""
+    from pocketbox.engine.lifecycle import Lifecycle
+
+    life = Lifecycle()
+    _each(containers, lambda ref: life.stop(ref, timeout, sig))
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("containers", nargs=-1, required=True)
+@click.option("-t", "--time", "timeout", type=int, help="Seconds to wait before killing the container (default 10).")
+@click.option("-s", "--signal", "sig", help="Signal to stop it with.")
+@needs_root
+def restart(containers, timeout, sig):
+    """Restart one or more containers."""
+    from pocketbox.engine.lifecycle import Lifecycle
+
+    life = Lifecycle()
+
+    def again(ref):
+        life.stop(ref, timeout, sig)
+        life.start(ref)
+    _each(containers, again)
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("containers", nargs=-1, required=True)
+@click.option("-s", "--signal", "sig", default="KILL", show_default=True, help="Signal to send (name or number).")
+@needs_root
+def kill(containers, sig):
+    """Send a signal to the main process of one or more running containers."""
+    from pocketbox.engine.lifecycle import Lifecycle
+
+    life = Lifecycle()
+    _each(containers, lambda ref: life.kill(ref, sig))
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("containers", nargs=-1, required=True)
+@needs_root
+def wait(containers):
+    """Block until one or more containers stop, then print their exit codes."""
+    from pocketbox.engine.lifecycle import Lifecycle
+
+    life = Lifecycle()
+    failed = False
+    for ref in containers:
+        try:
+            record = life.engine.find(ref)
+            click.echo(life.wait_exited(record["Id"], timeout=None)["State"]["ExitCode"])
+        except PocketboxError as e:
+            click.echo(f"pocketbox: {e}", err=True)
+            failed = True
+    if failed:
+        sys.exit(1)
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("containers", nargs=-1, required=True)
+@needs_root
+def pause(containers):
+    """Freeze all processes of one or more containers (the cgroup freezer)."""
+    from pocketbox.engine.lifecycle import Lifecycle
+
+    life = Lifecycle()
+    _each(containers, lambda ref: life.pause(ref, True))
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("containers", nargs=-1, required=True)
+@needs_root
+def unpause(containers):
+    """Thaw all processes of one or more paused containers."""
+    from pocketbox.engine.lifecycle import Lifecycle
+
+    life = Lifecycle()
+    _each(containers, lambda ref: life.pause(ref, False))
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("container")
+@click.option("--no-stdin", is_flag=True, help="Do not attach STDIN.")
+@needs_root
+def attach(container, no_stdin):
+    """Attach the terminal to a running container (Ctrl-P Ctrl-Q detaches)."""
+    from pocketbox import attach as client
+    from pocketbox.engine.lifecycle import Lifecycle
+
+    life = Lifecycle()
+    record = life.engine.find(container)
+    if record["State"]["Status"] != "running":
+        raise PocketboxError("You cannot attach to a stopped container, start it first")
+    try:
+        sock = client.connect(str(life.engine.dir(record["Id"])))
+    except OSError:
+        raise PocketboxError(f"container {record['Id'][:12]} has no supervisor to attach to "
+                             "(it was started in the foreground)") from None
+    code = client.stream(sock, record["Config"]["Tty"], not no_stdin and record["Config"]["OpenStdin"])
+    if code == client.DETACHED:
+        click.echo("", err=True)
+        sys.exit(0)
+    sys.exit(life.wait_exited(record["Id"])["State"]["ExitCode"])
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("container")
+@click.option("-f", "--follow", is_flag=True, help="Follow log output.")
+@click.option("-n", "--tail", default="all", help="Number of lines to show from the end of the logs.")
+@click.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
+@click.option("--since", help="Show logs since a timestamp (2026-11-28T10:00:00Z) or a relative time (42m, 10s).")
+@needs_root
+def logs(container, follow, tail, timestamps, since):
+    """Fetch the logs of a container (stdout and stderr kept apart)."""
+    from pocketbox.engine.lifecycle import Lifecycle
+    from pocketbox.logs import read_entries
+
+    life = Lifecycle()
+    record = life.engine.find(container)
+    path = life.log_path(record)
+    cutoff = _since(since) if since else None
+    entries, offset = read_entries(path)
+    if cutoff is not None:
+        entries = [e for e in entries if (parse_time(e["time"]) or 0) >= cutoff]
+    if tail != "all":
+        try:
+            n = int(tail)
+        except ValueError:
+            raise PocketboxError(f"invalid --tail value {tail!r}: a number or 'all'") from None
+        entries = entries[-n:] if n > 0 else []
+    _print_entries(entries, timestamps)
+    while follow:
+        fresh, offset = read_entries(path, offset)
+        _print_entries(fresh, timestamps)
+        if not fresh:
+            if life.engine.find(record["Id"])["State"]["Status"] not in ("running", "paused"):
+                fresh, offset = read_entries(path, offset)
+                _print_entries(fresh, timestamps)
+                break
+            time.sleep(0.1)
+
+
+def _print_entries(entries, timestamps: bool) -> None:
+    for e in entries:
+        stream = sys.stderr if e.get("stream") == "stderr" else sys.stdout
+        stream.write((e["time"] + " " if timestamps else "") + e["log"])
+        stream.flush()
+
+
+def _since(value: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600}
+    if value[-1:] in units and value[:-1].replace(".", "", 1).isdigit():
+        return time.time() - float(value[:-1]) * units[value[-1]]
+    if value.replace(".", "", 1).isdigit():
+        return float(value)
+    t = parse_time(value)
+    if t is None:
+        raise PocketboxError(f"invalid --since value {value!r}: a timestamp or a duration like 10m")
+    return t
+
+
+for command in (run, ps, rm, inspect, start, stop, restart, kill, wait, pause, unpause, attach, logs, exec_):
     cli.add_command(command)
 cli.add_command(container)
 container.add_command(run)
@@ -253,3 +504,5 @@ container.add_command(ps, "ls")
 container.add_command(rm)
 container.add_command(container_inspect)
 container.add_command(container_prune)
+for command in (start, stop, restart, kill, wait, pause, unpause, attach, logs, exec_):
+    container.add_command(command)

@@ -72,7 +72,7 @@ class ContainerCgroup:
         if self.mode == "v2":
             self.paths = {"unified": f"{CGROUP_ROOT}/{PARENT}/{container_id}"}
         else:
-            wanted = V1_CONTROLLERS + (("cpu",) if cpu else ())
+            wanted = V1_CONTROLLERS + (("cpu",) if cpu else ()) + (("freezer",) if self.mode == "v1" else ())
             self.paths = {c: f"{CGROUP_ROOT}/{c}/{PARENT}/{container_id}" for c in wanted
                           if os.path.isdir(f"{CGROUP_ROOT}/{c}")}
             if self.mode == "hybrid":
@@ -189,6 +189,30 @@ class ContainerCgroup:
         except OSError:
             pass
         return False
+
+    # --- freezing -----------------------------------------------------------------------------
+    def freeze(self) -> None:
+        """pause: cgroup.freeze (v2, and the cgroup2 tree of hybrid hosts) or v1 freezer.state."""
+        self._set_frozen(True)
+
+    def thaw(self) -> None:
+        self._set_frozen(False)
+
+    def _set_frozen(self, frozen: bool) -> None:
+        unified = self.paths.get("unified")
+        if unified:
+            self._write(f"{unified}/cgroup.freeze", "1" if frozen else "0")
+            want = f"frozen {1 if frozen else 0}"
+            for _ in range(500):  # wait until every task is (un)frozen
+                with open(f"{unified}/cgroup.events") as f:
+                    if want in f.read().splitlines():
+                        return
+                time.sleep(0.01)
+            raise OSError(f"cgroup {unified} did not reach '{want}'")
+        freezer = self.paths.get("freezer")
+        if not freezer:
+            raise OSError("pause needs cgroup v2, a hybrid host's cgroup2 tree, or the v1 freezer")
+        self._write(f"{freezer}/freezer.state", "FROZEN" if frozen else "THAWED")
 
     # --- ending -------------------------------------------------------------------------------
     def kill_all(self) -> None:

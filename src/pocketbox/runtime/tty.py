@@ -21,24 +21,31 @@ def copy_winsize(src_fd: int, dst_fd: int) -> None:
         pass
 
 
-def proxy(master: int, stdin_open: bool = True) -> None:
-    """Copy until the container side closes (its processes exited)."""
+def proxy(master: int, stdin_open: bool = True, pid: int | None = None) -> None:
+    """Copy until the container side closes (its processes exited), or until process `pid`
+    exits (exec: a background job of the shell may keep the pty open; Docker ends there too)."""
     stdin = sys.stdin.fileno()
     stdout = sys.stdout.fileno()
     is_tty = os.isatty(stdin)
     saved = None
     if is_tty:
         saved = termios.tcgetattr(stdin)
-        tty.setraw(stdin)
+        tty.setraw(stdin, termios.TCSANOW)  # keep what was typed ahead
         copy_winsize(stdin, master)
         previous = signal.signal(signal.SIGWINCH, lambda *a: copy_winsize(stdin, master))
     watch = [master] + ([stdin] if stdin_open else [])
+    pidfd = os.pidfd_open(pid) if pid else None
+    if pidfd is not None:
+        watch.append(pidfd)
     try:
         while True:
             try:
                 ready, _, _ = select.select(watch, [], [])
             except InterruptedError:
                 continue
+            if pidfd is not None and pidfd in ready:
+                _drain(master, stdout)
+                break
             if master in ready:
                 try:
                     data = os.read(master, 65536)
@@ -60,6 +67,21 @@ def proxy(master: int, stdin_open: bool = True) -> None:
             termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
             signal.signal(signal.SIGWINCH, previous)
         os.close(master)
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def _drain(master: int, stdout: int) -> None:
+    """What the exited process wrote last, without waiting for more."""
+    os.set_blocking(master, False)
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except (BlockingIOError, OSError):
+            return
+        if not data:
+            return
+        _write_all(stdout, data)
 
 
 def _write_all(fd: int, data: bytes) -> None:

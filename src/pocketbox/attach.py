@@ -1,0 +1,100 @@
+"""The client side of `attach`, `start -a` and `run -it`: the terminal <-> the supervisor's socket.
+
+Output frames go to stdout/stderr; stdin goes out as frames; SIGWINCH becomes a resize frame;
+Ctrl-P Ctrl-Q detaches and leaves the container running (Docker's default detach keys)."""
+import os
+import select
+import signal
+import socket
+import sys
+
+from pocketbox import streams_mux as mux
+
+DETACH_KEYS = b"\x10\x11"  # ctrl-p, ctrl-q
+DETACHED = -1
+
+
+def connect(container_dir: str) -> socket.socket:
+    fd = os.open(container_dir, os.O_PATH | os.O_DIRECTORY)
+    try:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(f"/proc/self/fd/{fd}/attach.sock")
+        return s
+    finally:
+        os.close(fd)
+
+
+def _winsize(fd: int) -> bytes | None:
+    try:
+        size = os.get_terminal_size(fd)
+        return f"{size.lines} {size.columns}".encode()
+    except OSError:
+        return None
+
+
+def stream(sock: socket.socket, tty: bool, send_stdin: bool) -> int:
+    """Relay until the container exits (returns its code) or the user detaches (returns DETACHED)."""
+    stdin, stdout, stderr = sys.stdin.fileno(), sys.stdout.fileno(), sys.stderr.fileno()
+    raw = tty and send_stdin and os.isatty(stdin)
+    saved = previous = None
+    if raw:
+        import termios
+        import tty as ttymod
+
+        saved = termios.tcgetattr(stdin)
+        ttymod.setraw(stdin, termios.TCSANOW)  # keep what was typed ahead
+        size = _winsize(stdin)
+        if size:
+            sock.sendall(mux.frame(mux.RESIZE, size))
+        previous = signal.signal(signal.SIGWINCH, lambda *a: _send_resize(sock, stdin))
+    reader = mux.FrameReader()
+    watch = [sock] + ([stdin] if send_stdin else [])
+    pending = b""
+    try:
+        while True:
+            try:
+                ready, _, _ = select.select(watch, [], [])
+            except InterruptedError:
+                continue
+            if sock in ready:
+                data = sock.recv(65536)
+                if not data:
+                    return 0
+                for kind, payload in reader.feed(data):
+                    if kind == mux.EXIT:
+                        return int(payload)
+                    mux.write_all(stderr if kind == mux.STDERR else stdout, payload)
+            if stdin in ready:
+                data = os.read(stdin, 65536)
+                if not data:
+                    watch.remove(stdin)
+                    sock.sendall(mux.frame(mux.STDIN_EOF, b""))
+                    continue
+                if tty:
+                    data = pending + data
+                    pending = b""
+                    if DETACH_KEYS in data:
+                        before = data[:data.index(DETACH_KEYS)]
+                        if before:
+                            sock.sendall(mux.frame(mux.STDIN, before))
+                        return DETACHED
+                    if data.endswith(DETACH_KEYS[:1]):
+                        data, pending = data[:-1], data[-1:]
+                if data:
+                    sock.sendall(mux.frame(mux.STDIN, data))
+    finally:
+        if saved is not None:
+            import termios
+
+            termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
+            signal.signal(signal.SIGWINCH, previous)
+        sock.close()
+
+
+def _send_resize(sock: socket.socket, fd: int) -> None:
+    size = _winsize(fd)
+    if size:
+        try:
+            sock.sendall(mux.frame(mux.RESIZE, size))
+        except OSError:
+            pass

@@ -1,0 +1,175 @@
+"""Start, stop, kill, wait, pause and logs of existing containers (Docker's daily verbs).
+
+`start` hands a container to its own supervisor process (pocketbox/shim.py) and returns; the
+other verbs act on the container's PID 1 and cgroup, and read the record the supervisor (or a
+foreground `run`) keeps."""
+import os
+import signal as signals
+import subprocess
+import sys
+import time
+
+from pocketbox.engine.containers import Containers, process_alive
+from pocketbox.errors import Conflict, PocketboxError
+
+
+def parse_signal(value: str | int | None, default: int = signals.SIGTERM) -> int:
+    """9, KILL and SIGKILL all name SIGKILL (containerd sends numbers, users send names)."""
+    if value is None or value == "":
+        return default
+    text = str(value).upper()
+    if text.isdigit():
+        n = int(text)
+        if 0 < n < signals.NSIG:
+            return n
+    else:
+        name = text if text.startswith("SIG") else "SIG" + text
+        if hasattr(signals.Signals, name):
+            return int(signals.Signals[name])
+    raise PocketboxError(f"invalid signal: {value}")
+
+
+def running(record: dict) -> bool:
+    return record["State"]["Status"] in ("running", "paused")
+
+
+class Lifecycle:
+    def __init__(self, engine: Containers | None = None):
+        self.engine = engine or Containers()
+
+    def start(self, ref: str, wait_attach: bool = False):
+        """Start the container under a new supervisor. With wait_attach, returns (record, ready
+        pipe) once the supervisor listens, and it starts the container when a client attaches."""
+        record = self.engine.find(ref)
+        if running(record):
+            return record, None
+        cid = record["Id"]
+        ready_r, ready_w = os.pipe()
+        with open(self.engine.dir(cid) / "shim.log", "ab") as errlog:
+            subprocess.Popen([sys.executable, "-m", "pocketbox.shim", cid, str(ready_w)]
+                             + (["--wait-attach"] if wait_attach else []),
+                             pass_fds=[ready_w], start_new_session=True, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=errlog)
+        os.close(ready_w)
+        ready = os.fdopen(ready_r, "rb", buffering=0)
+        if wait_attach:
+            line = ready.readline()
+            if line.strip() != b"listening":
+                raise PocketboxError(f"the supervisor of {cid[:12]} did not start: see {self.engine.dir(cid)}/shim.log")
+            return record, ready
+        self.wait_started(cid, ready)
+        return self.engine.find(cid), None
+
+    def wait_started(self, cid: str, ready) -> None:
+        import json
+
+        line = ready.readline()
+        ready.close()
+        if line.strip() == b"started":
+            return
+        if line.startswith(b"{"):
+            info = json.loads(line)
+            raise PocketboxError(info["error"], info["code"])
+        raise PocketboxError(f"the supervisor of {cid[:12]} failed: see {self.engine.dir(cid)}/shim.log")
+
+    def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> dict:
+        """The stop signal (image's StopSignal or SIGTERM) to PID 1; SIGKILL to all after `timeout`."""
+        record = self.engine.find(ref)
+        if not running(record):
+            return record
+        from pocketbox.runtime.cgroups import ContainerCgroup
+
+        state = record["State"]
+        cgroup = ContainerCgroup(record["Id"])
+        if state["Status"] == "paused":
+            cgroup.thaw()
+        stop_signal = parse_signal(sig or record["Config"].get("StopSignal"), signals.SIGTERM)
+        self._signal(record, stop_signal)
+        deadline = time.monotonic() + (10 if timeout is None else timeout)
+        while process_alive(state["Pid"], state.get("PidStartTime")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if process_alive(state["Pid"], state.get("PidStartTime")):
+            cgroup.kill_all()
+        return self.wait_exited(record["Id"])
+
+    def wait_exited(self, cid: str, timeout: float | None = 15) -> dict:
+        """Until the supervisor (or the foreground run) has recorded the exit."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            record = self.engine.find(cid)
+            if not running(record):
+                return record
+            if deadline is not None and time.monotonic() > deadline:
+                raise PocketboxError(f"container {cid[:12]} did not record its exit in time")
+            time.sleep(0.02)
+
+    def kill(self, ref: str, sig: str | None = None) -> dict:
+        signum = parse_signal(sig, signals.SIGKILL)
+        record = self.engine.find(ref)
+        if not running(record):
+            raise Conflict(f"cannot kill container: {ref}: container {record['Id']} is not running")
+        self._signal(record, signum)
+        return record
+
+    def _signal(self, record: dict, signum: int) -> None:
+        state = record["State"]
+        if process_alive(state["Pid"], state.get("PidStartTime")):
+            try:
+                os.kill(state["Pid"], signum)
+            except ProcessLookupError:
+                pass
+
+    def pause(self, ref: str, paused: bool) -> dict:
+        from pocketbox.runtime.cgroups import ContainerCgroup
+
+        record = self.engine.find(ref)
+        status = record["State"]["Status"]
+        if paused and status != "running":
+            raise Conflict(f"container {record['Id']} is not running")
+        if not paused and status != "paused":
+            raise Conflict(f"container {record['Id']} is not paused")
+        cgroup = ContainerCgroup(record["Id"])
+        cgroup.freeze() if paused else cgroup.thaw()
+        return self.engine.update(record["Id"], lambda r: r["State"].update(
+            Status="paused" if paused else "running", Paused=paused)) or record
+
+    def log_path(self, record: dict) -> str:
+        return str(self.engine.dir(record["Id"]) / f"{record['Id']}-json.log")
+
+
+def exec_process(engine: Containers, ref: str, command: list[str], *, interactive: bool = False, tty: bool = False,
+                 env: list[str] | None = None, workdir: str | None = None, user: str | None = None,
+                 detach: bool = False) -> int:
+    """`exec`: run `command` in a running container, with its environment, user and confinement."""
+    import json
+
+    from pocketbox.engine import options, users
+    from pocketbox.runtime.exec import exec_in
+
+    record = engine.find(ref)
+    status = record["State"]["Status"]
+    if status == "paused":
+        raise Conflict(f"Container {record['Id']} is paused, unpause the container before exec")
+    if status != "running":
+        raise Conflict(f"Container {record['Id']} is not running")
+    if not command:
+        raise PocketboxError("exec needs a command")
+    with open(engine.dir(record["Id"]) / "config.json") as f:
+        spec = json.load(f)
+    pid = record["State"]["Pid"]
+    process = dict(spec["process"])
+    if user is not None:
+        u = users.resolve(user, [f"/proc/{pid}/root"])
+        process["user"] = {"uid": u.uid, "gid": u.gid, "additionalGids": u.additional_gids}
+    merged = dict(e.split("=", 1) for e in process.get("env", []) if "=" in e)
+    for item in options.expand_env(env or []):
+        k, _, v = item.partition("=")
+        merged[k] = v
+    if tty:
+        merged.setdefault("TERM", "xterm")
+    if workdir and not workdir.startswith("/"):
+        raise PocketboxError(f"the working directory '{workdir}' is invalid, it needs to be an absolute path")
+    process.update(args=list(command), env=[f"{k}={v}" for k, v in merged.items()], cwd=workdir or process.get("cwd", "/"),
+                   terminal=tty, stdinOpen=interactive)
+    paths = {k: v for k, v in record["Cgroup"]["Paths"].items() if os.path.isdir(v)}
+    return exec_in(pid, process, paths, detach)

@@ -1,0 +1,117 @@
+"""`exec`: a new process inside a running container's namespaces, cgroup and confinement.
+
+    runtime (CLI)            child                              grandchild
+    fork()  ------------->   join the container's cgroup(s)
+                             setns: ipc, uts, net, pid, cgroup, mnt
+                             fork() (a PID namespace is joined
+                             by the children of the caller) --> PID n in the container
+                             wait, pass on the exit status      chdir, user, capabilities,
+                                                                no_new_privs, (pty), execve
+"""
+import json
+import os
+
+from pocketbox import syscalls as sc
+from pocketbox.errors import PocketboxError
+from pocketbox.runtime import init
+
+NAMESPACE_ORDER = [("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE_NEWNET),
+                   ("pid", sc.CLONE_NEWPID), ("cgroup", sc.CLONE_NEWCGROUP), ("mnt", sc.CLONE_NEWNS)]
+
+
+def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False) -> int:
+    """Run `process` (OCI process object) in the container whose PID 1 is `pid`; returns its exit code."""
+    import socket
+
+    terminal = bool(process.get("terminal"))
+    if terminal:
+        import termios  # noqa: F401  (imported now: after setns(mnt) the host's library is gone)
+    ns_fds = []
+    for name, flag in NAMESPACE_ORDER:
+        theirs, ours = f"/proc/{pid}/ns/{name}", f"/proc/self/ns/{name}"
+        if os.stat(theirs).st_ino != os.stat(ours).st_ino:  # --network host shares ours: nothing to join
+            ns_fds.append((os.open(theirs, os.O_RDONLY | os.O_CLOEXEC), flag))
+    err_r, err_w = os.pipe()
+    parent_sock, child_sock = socket.socketpair() if terminal else (None, None)
+    child = os.fork()
+    if child == 0:
+        try:
+            os.close(err_r)
+            if parent_sock:
+                parent_sock.close()
+            if detach:
+                os.setsid()
+                null = os.open("/dev/null", os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
+            for path in cgroup_paths.values():
+                with open(f"{path}/cgroup.procs", "w") as f:
+                    f.write("0")
+            for fd, flag in ns_fds:
+                sc.setns(fd, flag)
+                os.close(fd)
+            grandchild = os.fork()
+            if grandchild == 0:
+                _become(process, err_w, child_sock)
+            if child_sock:
+                child_sock.close()
+            os.close(err_w)
+            _, status = os.waitpid(grandchild, 0)
+            os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+        except BaseException as e:
+            try:
+                os.write(err_w, json.dumps({"message": f"exec: {e}", "code": 126}).encode())
+            finally:
+                os._exit(126)
+    for fd, _ in ns_fds:
+        os.close(fd)
+    os.close(err_w)
+    if child_sock:
+        child_sock.close()
+    console = None
+    if terminal:
+        import socket as s
+
+        try:
+            _, fds, _, _ = s.recv_fds(parent_sock, 16, 1)
+            console = fds[0] if fds else None
+        finally:
+            parent_sock.close()
+    err = b""
+    while chunk := os.read(err_r, 65536):
+        err += chunk
+    os.close(err_r)
+    if err:
+        os.waitpid(child, 0)
+        info = json.loads(err)
+        raise PocketboxError(info["message"], info["code"])
+    if detach:
+        os.waitpid(child, 0)
+        return 0
+    if console is not None:
+        from pocketbox.runtime.tty import proxy
+
+        proxy(console, True, pid=child)
+    _, status = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def _become(process: dict, err_w: int, console_sock) -> None:
+    """In the grandchild, inside every namespace: the same finishing steps as the container's init."""
+    try:
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)  # nothing in the container may ptrace or read us before exec
+        if process.get("terminal"):
+            init._stdio(process, console_sock)
+        else:
+            os.setsid()
+        cwd = process.get("cwd", "/")
+        init._switch_user(process, lambda *a, **k: None)
+        try:
+            os.chdir(cwd)
+        except OSError as e:
+            raise init.InitError(f"cannot chdir to {cwd!r}: {e.strerror}", 126) from None
+        init._exec(process, err_w)
+    except init.InitError as e:
+        init._fail(err_w, str(e), e.code)
+    except BaseException as e:
+        init._fail(err_w, f"{type(e).__name__}: {e}", 126)

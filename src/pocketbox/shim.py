@@ -1,0 +1,215 @@
+"""The per-container supervisor of detached containers (what conmon is to podman).
+
+    python -m pocketbox.shim CONTAINER_ID READY_FD [--wait-attach]
+
+It is started by `run -d`, `run -it` and `start`, in its own session so that it outlives the
+terminal. It starts the container with pipes (or a pty) as its stdio, writes the output to the
+json-file log, serves `attach` clients on containers/<id>/attach.sock (Docker's multiplexed
+frames, see streams_mux.py), and when the container's PID 1 exits it records the exit code,
+removes the cgroup, tells attached clients, and runs `--rm`. Nothing else of pocketbox runs
+while a detached container lives: there is no daemon."""
+import json
+import os
+import select
+import signal
+import socket
+import sys
+
+from pocketbox import streams_mux as mux
+from pocketbox.logs import LogWriter
+
+SOCKET_NAME = "attach.sock"
+
+
+def socket_path(container_dir: str) -> str:
+    return os.path.join(container_dir, SOCKET_NAME)
+
+
+def short_path(dir_fd: int, name: str) -> str:
+    """AF_UNIX paths are limited to 108 bytes; /proc/self/fd/N/name is always short."""
+    return f"/proc/self/fd/{dir_fd}/{name}"
+
+
+class Supervisor:
+    def __init__(self, cid: str, wait_attach: bool):
+        from pocketbox.engine.containers import Containers
+
+        self.engine = Containers()
+        self.cid = cid
+        self.dir = str(self.engine.dir(cid))
+        self.record = self.engine.load(cid)
+        self.tty = bool(self.record["Config"]["Tty"])
+        self.stdin_open = bool(self.record["Config"]["OpenStdin"])
+        self.wait_attach = wait_attach
+        self.clients: dict[socket.socket, mux.FrameReader] = {}
+        self.log = LogWriter(os.path.join(self.dir, f"{cid}-json.log"))
+        self.dir_fd = os.open(self.dir, os.O_PATH | os.O_DIRECTORY)
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            os.unlink(socket_path(self.dir))
+        except FileNotFoundError:
+            pass
+        self.server.bind(short_path(self.dir_fd, SOCKET_NAME))
+        os.chmod(socket_path(self.dir), 0o600)
+        self.server.listen(8)
+        self.stdin_w = self.stdin_r = None
+        self.outputs: dict[int, str] = {}
+
+    def start(self, ready_fd: int) -> None:
+        from pocketbox.runtime.run import Container
+
+        if self.wait_attach:  # `start -a` / `run -it`: the first client sees the first byte of output
+            os.write(ready_fd, b"listening\n")
+            conn, _ = self.server.accept()
+            self._accept(conn)
+        null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        if self.stdin_open and not self.tty:
+            self.stdin_r, self.stdin_w = os.pipe()
+        self.container = Container(self.dir, self.cid, stdio=(self.stdin_r or null, out_w, err_w))
+        try:
+            self.container.start()
+        except Exception as e:
+            from pocketbox.engine.containers import now
+
+            code = getattr(e, "exit_code", 125)
+            self.engine.update(self.cid, lambda r: r["State"].update(Status="exited", ExitCode=code, Error=str(e),
+                                                                      FinishedAt=now()))
+            os.write(ready_fd, json.dumps({"error": str(e), "code": code}).encode() + b"\n")
+            self._send_all(mux.frame(mux.EXIT, str(code).encode()))
+            raise SystemExit(code)
+        for fd in (null, out_w, err_w) + ((self.stdin_r,) if self.stdin_r else ()):
+            os.close(fd)
+        if self.tty:
+            self.outputs = {self.container.console: "stdout"}
+            self.stdin_w = self.container.console
+        else:
+            self.outputs = {out_r: "stdout", err_r: "stderr"}
+        from pocketbox.engine.containers import now, process_start_time
+
+        pid = self.container.pid
+        started = process_start_time(pid)
+        self.engine.update(self.cid, lambda r: r["State"].update(
+            Status="running", Running=True, Paused=False, Pid=pid, PidStartTime=started, StartedAt=now(),
+            ExitCode=0, Error="", OOMKilled=False, ShimPid=os.getpid()))
+        os.write(ready_fd, b"started\n")
+        os.close(ready_fd)
+
+    # --- the loop ----------------------------------------------------------------------------
+    def serve(self) -> int:
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *a: None)
+        status = None
+        while status is None or self.outputs:
+            watch = list(self.outputs) + [self.server, wake_r] + list(self.clients)
+            ready, _, _ = select.select(watch, [], [], 1.0 if status is None else 0.2)
+            if status is not None and not ready:
+                break  # the container is gone and its output drained
+            for r in ready:
+                if r == wake_r:
+                    os.read(wake_r, 4096)
+                elif r is self.server:
+                    conn, _ = self.server.accept()
+                    self._accept(conn)
+                elif r in self.clients:
+                    self._from_client(r)
+                else:
+                    self._output(r)
+            if status is None:
+                pid, st = os.waitpid(self.container.pid, os.WNOHANG)
+                if pid:
+                    status = st
+        return self._finish(status)
+
+    def _accept(self, conn: socket.socket) -> None:
+        conn.setblocking(True)
+        self.clients[conn] = mux.FrameReader()
+
+    def _output(self, fd: int) -> None:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:  # EIO: the pty's last slave closed
+            data = b""
+        if not data:
+            del self.outputs[fd]
+            if fd != self.stdin_w:
+                os.close(fd)
+            return
+        stream = self.outputs[fd]
+        self.log.write(stream, data)
+        self._send_all(mux.frame(mux.STDOUT if stream == "stdout" else mux.STDERR, data))
+
+    def _send_all(self, data: bytes) -> None:
+        for c in list(self.clients):
+            try:
+                c.sendall(data)
+            except OSError:
+                self._drop(c)
+
+    def _drop(self, c: socket.socket) -> None:
+        self.clients.pop(c, None)
+        c.close()
+
+    def _from_client(self, c: socket.socket) -> None:
+        try:
+            data = c.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(c)
+            return
+        for stream, payload in self.clients[c].feed(data):
+            if stream == mux.STDIN and self.stdin_w is not None:
+                try:
+                    mux.write_all(self.stdin_w, payload)
+                except OSError:
+                    pass
+            elif stream == mux.STDIN_EOF and self.stdin_w is not None and not self.tty:
+                os.close(self.stdin_w)
+                self.stdin_w = None
+            elif stream == mux.RESIZE and self.tty:
+                import fcntl
+                import struct
+                import termios
+
+                rows, cols = (int(x) for x in payload.split())
+                fcntl.ioctl(self.container.console, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def _finish(self, status: int) -> int:
+        from pocketbox.engine.containers import now
+        from pocketbox.runtime.run import exit_code
+
+        code = exit_code(status)
+        oom = self.container.cgroup.oom_killed()
+        self.container.cgroup.destroy()
+        self.log.close()
+        record = self.engine.update(self.cid, lambda r: r["State"].update(
+            Status="exited", Running=False, Paused=False, Pid=0, ExitCode=code, OOMKilled=oom, FinishedAt=now(),
+            ShimPid=0))
+        self._send_all(mux.frame(mux.EXIT, str(code).encode()))
+        for c in list(self.clients):
+            self._drop(c)
+        self.server.close()
+        try:
+            os.unlink(socket_path(self.dir))
+        except FileNotFoundError:
+            pass
+        if record and record["HostConfig"].get("AutoRemove"):
+            self.engine.remove(self.cid, force=True)
+        return code
+
+
+def main(argv: list[str]) -> int:
+    cid, ready_fd = argv[0], int(argv[1])
+    wait_attach = "--wait-attach" in argv[2:]
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sup = Supervisor(cid, wait_attach)
+    sup.start(ready_fd)
+    return sup.serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
