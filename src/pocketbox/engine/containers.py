@@ -15,8 +15,6 @@ import shutil
 import time
 from pathlib import Path
 
-from pocketbox.engine import images, options as opt, spec as specs, users
-from pocketbox.engine.names import random_name
 from pocketbox.errors import Conflict, NotFound, PocketboxError
 from pocketbox.image.store import Store
 from pocketbox.locks import locked
@@ -103,8 +101,10 @@ class Containers:
         return record
 
     # --- create -------------------------------------------------------------------------------
-    def create(self, o: opt.RunOptions, image: dict) -> dict:
-        """Check every flag, then write the record and bundle; on failure nothing is left behind."""
+    def create(self, o, image: dict) -> dict:
+        """Check every flag (`o` is an options.RunOptions), then write the record and bundle;
+        on failure nothing is left behind."""
+        from pocketbox.engine import options as opt, spec as specs, users
         from pocketbox.runtime import capabilities
 
         memory, swap = opt.memory_limits(o)
@@ -179,6 +179,8 @@ class Containers:
             raise
 
     def _reserve_name(self, name: str | None, cid: str) -> str:
+        from pocketbox.engine.names import random_name
+
         ensure_dir(self.names)
         for _ in range(100 if name is None else 1):
             candidate = name or random_name()
@@ -313,6 +315,8 @@ class Containers:
         return removed
 
     def image_for(self, name: str) -> dict:
+        from pocketbox.engine import images
+
         return images.find_image(self.store, name)
 
 
