@@ -92,15 +92,17 @@ class Supervisor:
         started = process_start_time(pid)
         self.engine.update(self.cid, lambda r: r["State"].update(
             Status="running", Running=True, Paused=False, Pid=pid, PidStartTime=started, StartedAt=now(),
-            ExitCode=0, Error="", OOMKilled=False, ShimPid=os.getpid()))
+            ExitCode=0, Error="", OOMKilled=False, ShimPid=os.getpid(), StopRequested=False, Restarting=False))
         os.write(ready_fd, b"started\n")
         os.close(ready_fd)
 
     # --- the loop ----------------------------------------------------------------------------
     def serve(self) -> int:
-        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        signal.set_wakeup_fd(wake_w)
-        signal.signal(signal.SIGCHLD, lambda *a: None)
+        if not hasattr(self, "wake_r"):
+            self.wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+            signal.set_wakeup_fd(wake_w)
+            signal.signal(signal.SIGCHLD, lambda *a: None)
+        wake_r = self.wake_r
         status = None
         while status is None or self.outputs:
             watch = list(self.outputs) + [self.server, wake_r] + list(self.clients)
@@ -178,17 +180,50 @@ class Supervisor:
                 fcntl.ioctl(self.container.console, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
     def _finish(self, status: int) -> int:
+        """The container's PID 1 has exited: record it, free the cgroup, tell attached clients."""
         from pocketbox.engine.containers import now
         from pocketbox.runtime.run import exit_code
 
         code = exit_code(status)
         oom = self.container.cgroup.oom_killed()
         self.container.cgroup.destroy()
-        self.log.close()
-        record = self.engine.update(self.cid, lambda r: r["State"].update(
-            Status="exited", Running=False, Paused=False, Pid=0, ExitCode=code, OOMKilled=oom, FinishedAt=now(),
-            ShimPid=0))
+        self.record = self.engine.update(self.cid, lambda r: r["State"].update(
+            Status="exited", Running=False, Paused=False, Pid=0, ExitCode=code, OOMKilled=oom, FinishedAt=now()))
         self._send_all(mux.frame(mux.EXIT, str(code).encode()))
+        return code
+
+    def restart_wanted(self, code: int) -> bool:
+        """Docker's restart policies; a `stop` by the user ends every policy."""
+        if self.record is None:  # removed under us (rm -f)
+            return False
+        policy = self.record["HostConfig"].get("RestartPolicy") or {"Name": "no"}
+        name, state = policy.get("Name", "no"), self.record["State"]
+        if name == "no" or state.get("StopRequested"):
+            return False
+        if name == "on-failure":
+            limit = policy.get("MaximumRetryCount") or 0
+            return code != 0 and (limit == 0 or self.record.get("RestartCount", 0) < limit)
+        return name in ("always", "unless-stopped")
+
+    def restart(self, delay: float) -> None:
+        """Start the same container again (same bundle, same upper dir) after `delay` seconds."""
+        import time
+
+        self.engine.update(self.cid, lambda r: (r["State"].update(Status="restarting", Restarting=True),
+                                                r.update(RestartCount=r.get("RestartCount", 0) + 1)))
+        time.sleep(delay)
+        record = self.engine.load(self.cid)
+        if record is None or record["State"].get("StopRequested"):
+            return
+        self.wait_attach = False
+        read_end, write_end = os.pipe()
+        try:
+            self.start(write_end)
+        finally:
+            os.close(read_end)
+
+    def close(self) -> None:
+        self.log.close()
         for c in list(self.clients):
             self._drop(c)
         self.server.close()
@@ -196,9 +231,14 @@ class Supervisor:
             os.unlink(socket_path(self.dir))
         except FileNotFoundError:
             pass
-        if record and record["HostConfig"].get("AutoRemove"):
-            self.engine.remove(self.cid, force=True)
-        return code
+        from pocketbox.errors import PocketboxError
+
+        self.record = self.engine.update(self.cid, lambda r: r["State"].update(ShimPid=0, Restarting=False))
+        if self.record and self.record["HostConfig"].get("AutoRemove"):
+            try:
+                self.engine.remove(self.cid, force=True)
+            except PocketboxError:
+                pass  # removed already (by the CLI, or `rm -f`)
 
 
 def main(argv: list[str]) -> int:
@@ -207,8 +247,22 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sup = Supervisor(cid, wait_attach)
-    sup.start(ready_fd)
-    return sup.serve()
+    code = 125
+    try:
+        sup.start(ready_fd)
+        delay = 0.1
+        while True:
+            code = sup.serve()
+            if not sup.restart_wanted(code):
+                break
+            sup.restart(delay)  # Docker's backoff: 100 ms, doubling, at most a minute
+            delay = min(delay * 2, 60.0)
+            record = sup.engine.load(cid)
+            if record is None or record["State"]["Status"] != "running":
+                break
+    finally:
+        sup.close()
+    return code
 
 
 if __name__ == "__main__":

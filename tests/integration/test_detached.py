@@ -234,3 +234,64 @@ def test_the_supervisor_survives_its_session(pb, busybox):
     shim = state(pb, "survivor")["ShimPid"]
     assert os.getsid(shim) != os.getsid(0)
     pb("rm", "-f", "survivor")
+
+
+def test_restart_policies(pb, busybox):
+    pb("run", "-d", "--name", "flaky", "--restart", "on-failure:2", busybox, "sh", "-c", "echo try; exit 1")
+    until(lambda: state(pb, "flaky")["Status"] == "exited" and not state(pb, "flaky").get("ShimPid"))
+    assert inspect(pb, "flaky")["RestartCount"] == 2
+    assert pb("logs", "flaky").stdout.count("try") == 3
+    pb("run", "-d", "--name", "fine", "--restart", "on-failure", busybox, "true")
+    until(lambda: state(pb, "fine")["Status"] == "exited")
+    assert inspect(pb, "fine")["RestartCount"] == 0
+    pb("run", "-d", "--name", "forever", "--restart", "always", busybox, "sh", "-c", "sleep 0.2")
+    until(lambda: inspect(pb, "forever")["RestartCount"] >= 2)
+    assert "forever" in pb("ps").stdout
+    pb("stop", "forever")   # a user's stop ends the policy
+    time.sleep(0.5)
+    assert state(pb, "forever")["Status"] == "exited"
+    for bad in (["--restart", "sometimes"], ["--restart", "always:3"], ["--rm", "--restart", "always"]):
+        r = pb("run", *bad, busybox, "true", expect=125)
+        assert "restart" in r.stderr.lower()
+
+
+def test_supervisor_killed_is_reconciled(pb, busybox):
+    pb("run", "-d", "--name", "lost", busybox, "sleep", "100")
+    st = state(pb, "lost")
+    os.kill(st["ShimPid"], signal.SIGKILL)
+    time.sleep(0.2)
+    assert state(pb, "lost")["Status"] == "running"      # true: the container still runs
+    pb("stop", "-t", "1", "lost")                        # and can still be stopped
+    st = state(pb, "lost")
+    assert st["Status"] == "exited" and st["ExitCode"] == 255 and st["Error"]
+    paths = inspect(pb, "lost")["Cgroup"]["Paths"].values()
+    assert not any(os.path.exists(p) for p in paths)
+    pb("rm", "lost")
+
+
+def test_pid_reuse_does_not_resurrect(pb, busybox):
+    """A record whose pid now belongs to another process (start time differs) is not running."""
+    pb("run", "--name", "gone", busybox, "true")
+    record_path = Path(inspect(pb, "gone")["RecordPath"])
+    record = json.loads(record_path.read_text())
+    record["State"].update(Status="running", Pid=os.getpid(), PidStartTime="1")
+    record_path.write_text(json.dumps(record))
+    assert state(pb, "gone")["Status"] == "exited"
+
+
+def test_window_resize_reaches_the_container(pb, busybox):
+    import fcntl
+    import struct
+    import termios
+
+    term = Terminal(pb, "run", "-it", "--rm", busybox, "sh")
+    fcntl.ioctl(term.master, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    term.expect("# ")
+    fcntl.ioctl(term.master, termios.TIOCSWINSZ, struct.pack("HHHH", 41, 123, 0, 0))
+    os.killpg(term.proc.pid, signal.SIGWINCH)
+    time.sleep(0.3)
+    term.send(b"stty size\n")
+    term.expect("41 123")
+    term.send(b"echo hi; exit 3\n")
+    term.expect("hi")
+    assert term.wait() == 3

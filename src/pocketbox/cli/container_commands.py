@@ -49,10 +49,12 @@ def container():
 @click.option("--platform", help="Pull this platform if the image is missing.")
 @click.option("--pull", type=click.Choice(["missing", "always", "never"]), default="missing", show_default=True,
               help="Pull the image before running.")
+@click.option("--restart", default="no", show_default=True,
+              help="Restart policy: no, on-failure[:max-retries], always, unless-stopped.")
 @needs_root
 def run(image, command, name, remove, detach, interactive, tty, attach, env, env_file, workdir, user, entrypoint, hostname,
         network, volume, read_only, cap_add, cap_drop, privileged, security_opt, memory, memory_swap, cpus,
-        cpu_shares, pids_limit, platform, pull):
+        cpu_shares, pids_limit, platform, pull, restart):
     """Create and run a new container from an image."""
     from pocketbox.engine.containers import Containers
     from pocketbox.engine.options import RunOptions
@@ -62,14 +64,15 @@ def run(image, command, name, remove, detach, interactive, tty, attach, env, env
                       interactive=interactive, tty=tty, attach=list(attach), network=network, volumes=list(volume),
                       read_only=read_only, cap_add=list(cap_add), cap_drop=list(cap_drop), privileged=privileged,
                       security_opt=list(security_opt), memory=memory, memory_swap=memory_swap, cpus=cpus,
-                      cpu_shares=cpu_shares, pids_limit=pids_limit, platform=platform, pull=pull)
+                      cpu_shares=cpu_shares, pids_limit=pids_limit, platform=platform, pull=pull,
+                      restart=restart)
     if tty and not sys.stdin.isatty() and interactive:
         raise PocketboxError("the input device is not a TTY")
     if detach and attach:
         raise PocketboxError("conflicting options: cannot specify both --attach and --detach")
     containers = Containers()
     record = containers.create(opts, _image_for_run(containers, opts))
-    if detach or tty:  # a supervisor keeps the container (and its terminal) after we leave
+    if detach or tty or restart != "no":  # a supervisor keeps the container (and its terminal) after we leave
         from pocketbox.engine.lifecycle import Lifecycle
 
         life = Lifecycle(containers)
@@ -103,7 +106,12 @@ def _attach_and_start(life, record, stdin: bool) -> int:
     if code == client.DETACHED:
         click.echo("", err=True)
         return 0
-    life.wait_exited(record["Id"])
+    from pocketbox.errors import NotFound
+
+    try:
+        life.wait_exited(record["Id"])
+    except NotFound:  # --rm: the supervisor removed it already
+        pass
     return code
 
 
@@ -141,6 +149,10 @@ def status_text(state: dict) -> str:
     if status == "paused":
         started = parse_time(state.get("StartedAt", ""))
         return f"Up {human_duration(time.time() - started)} (Paused)" if started else "Up (Paused)"
+    if status == "restarting":
+        finished = parse_time(state.get("FinishedAt", ""))
+        ago = f" {human_duration(time.time() - finished)} ago" if finished else ""
+        return f"Restarting ({state.get('ExitCode', 0)}){ago}"
     if status == "exited":
         finished = parse_time(state.get("FinishedAt", ""))
         ago = f" {human_duration(time.time() - finished)} ago" if finished else ""
@@ -175,7 +187,7 @@ def ps(all_, quiet, no_trunc, filters):
             raise PocketboxError(f"invalid filter {f!r} (pocketbox knows name=, status=, id=)")
         wanted.setdefault(key, []).append(value)
     if not all_ and "status" not in wanted:
-        records = [r for r in records if r["State"]["Status"] in ("running", "paused")]
+        records = [r for r in records if r["State"]["Status"] in ("running", "paused", "restarting")]
     for key, values in wanted.items():
         if key == "name":
             records = [r for r in records if any(v in r["Name"].lstrip("/") for v in values)]

@@ -89,7 +89,9 @@ class Containers:
     def refresh(self, record: dict) -> dict:
         """A record that says running whose process is gone (pocketbox was killed) becomes exited."""
         state = record["State"]
-        if state["Status"] in ("running", "paused") and not process_alive(state.get("Pid", 0), state.get("PidStartTime")):
+        if state["Status"] == "restarting" and not process_alive(state.get("ShimPid", 0), None):
+            record = self.update(record["Id"], lambda r: r["State"].update(Status="exited", Restarting=False)) or record
+        elif state["Status"] in ("running", "paused") and not process_alive(state.get("Pid", 0), state.get("PidStartTime")):
             def lost(r):
                 r["State"].update(Status="exited", Running=False, Paused=False, Pid=0, ExitCode=LOST_EXIT_CODE,
                                   FinishedAt=now(),
@@ -108,6 +110,9 @@ class Containers:
         from pocketbox.runtime import capabilities
 
         memory, swap = opt.memory_limits(o)
+        restart = opt.parse_restart(o.restart)
+        if restart["Name"] != "no" and o.remove:
+            raise opt.InvalidOption("Conflicting options: --restart and --rm")
         cpus = opt.cpu_limit(o)
         if o.network not in opt.NETWORK_MODES:
             raise opt.InvalidOption(f"network {o.network} not found (pocketbox has: {', '.join(opt.NETWORK_MODES)})")
@@ -171,6 +176,8 @@ class Containers:
                     pass
             write_json_atomic(cdir / "config.json", bundle, mode=0o600, durable=False)
             record = self._record(cid, name, o, image, args, bundle, binds, lowers, memory, swap, cpus, no_new_privs)
+            record["HostConfig"]["RestartPolicy"] = restart
+            record["RestartCount"] = 0
             self.save(record)
             return record
         except BaseException:
@@ -285,10 +292,11 @@ class Containers:
     def remove(self, ref: str, force: bool = False) -> str:
         record = self.find(ref)
         cid = record["Id"]
-        if record["State"]["Status"] in ("running", "paused"):
+        if record["State"]["Status"] in ("running", "paused", "restarting"):
             if not force:
                 raise Conflict(f"You cannot remove a running container {cid}. Stop the container before "
                                "attempting removal or force remove")
+            self.update(cid, lambda r: r["State"].update(StopRequested=True))
             self._kill(record)
         from pocketbox.runtime.cgroups import ContainerCgroup
 

@@ -30,7 +30,7 @@ def parse_signal(value: str | int | None, default: int = signals.SIGTERM) -> int
 
 
 def running(record: dict) -> bool:
-    return record["State"]["Status"] in ("running", "paused")
+    return record["State"]["Status"] in ("running", "paused", "restarting")
 
 
 class Lifecycle:
@@ -84,6 +84,8 @@ class Lifecycle:
         if state["Status"] == "paused":
             cgroup.thaw()
         stop_signal = parse_signal(sig or record["Config"].get("StopSignal"), signals.SIGTERM)
+        # a stop by the user ends any restart policy (Docker's rule)
+        self.engine.update(record["Id"], lambda r: r["State"].update(StopRequested=True))
         self._signal(record, stop_signal)
         deadline = time.monotonic() + (10 if timeout is None else timeout)
         while process_alive(state["Pid"], state.get("PidStartTime")) and time.monotonic() < deadline:
@@ -93,11 +95,13 @@ class Lifecycle:
         return self.wait_exited(record["Id"])
 
     def wait_exited(self, cid: str, timeout: float | None = 15) -> dict:
-        """Until the supervisor (or the foreground run) has recorded the exit."""
+        """Until the supervisor (or the foreground run) has recorded the exit (and will not restart)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             record = self.engine.find(cid)
-            if not running(record):
+            if not running(record) and not record["State"].get("ShimPid"):
+                return record
+            if not running(record) and not process_alive(record["State"]["ShimPid"], None):
                 return record
             if deadline is not None and time.monotonic() > deadline:
                 raise PocketboxError(f"container {cid[:12]} did not record its exit in time")

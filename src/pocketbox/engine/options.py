@@ -41,6 +41,7 @@ class RunOptions:
     pids_limit: int | None = None
     platform: str | None = None
     pull: str = "missing"
+    restart: str = "no"
 
 
 def parse_bytes(text: str, what: str) -> int:
@@ -148,3 +149,13 @@ def parse_volume(spec: str) -> Bind:
     if not os.path.exists(source):
         raise InvalidOption(f"invalid volume specification {spec!r}: bind source path does not exist: {source}")
     return Bind(os.path.realpath(source), os.path.normpath(dest), mode == "ro")
+
+
+def parse_restart(text: str) -> dict:
+    """--restart no | always | unless-stopped | on-failure[:N] -> Docker's RestartPolicy."""
+    name, _, count = (text or "no").partition(":")
+    if name not in ("no", "always", "unless-stopped", "on-failure"):
+        raise InvalidOption(f"invalid restart policy {text!r}: use no, always, unless-stopped or on-failure[:N]")
+    if count and (name != "on-failure" or not count.isdigit()):
+        raise InvalidOption(f"invalid restart policy {text!r}: only on-failure takes a maximum retry count")
+    return {"Name": name, "MaximumRetryCount": int(count) if count else 0}
