@@ -45,3 +45,61 @@ def report(title: str, results: dict[str, list[float]], baseline: str) -> None:
         med = statistics.median(times)
         print(f"  {name.ljust(width)}  median {med * 1000:8.1f} ms   min {min(times) * 1000:8.1f}   "
               f"max {max(times) * 1000:8.1f}   ratio to {baseline}: {med / base:5.2f}x   (n={len(times)})")
+
+
+PODMAN_LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"]
+
+
+class BusyboxEverywhere:
+    """A loopback registry with the busybox recipe image, pulled into pocketbox and podman
+    stores of their own under `work` (and a runc bundle of it), for side-by-side runs."""
+
+    def __init__(self, work: Path):
+        import json
+        import shutil
+
+        import ociimage
+
+        self.work = work
+        self.runroot = f"/run/pbbench-{work.name[-8:]}"
+        self.registry = RegistryProcess(work / "registry")
+        rootfs = work / "busybox-rootfs"
+        subprocess.run(["sh", str(REPO / "rootfs/busybox/build.sh"), str(rootfs)], check=True, stdout=subprocess.DEVNULL)
+        layout = ociimage.Layout(work / "layout")
+        layout.tag(layout.image([ociimage.tar_dir(rootfs)]), "latest")
+        self.ref = f"{self.registry.host}/library/busybox:latest"
+        skopeo_push(work / "layout", "latest", self.ref, work / "home")
+        self.pb_env = {"POCKETBOX_ROOT": str(work / "pocketbox")}
+        timed(pocketbox_argv() + ["pull", "-q", self.ref], env=self.pb_env)
+        self.podman = ["podman", "--root", str(work / "podman"), "--runroot", self.runroot,
+                       "--cgroup-manager", "cgroupfs", "--storage-driver", "overlay"]
+        self.podman_env = {"HOME": str(work / "home")}
+        timed(self.podman + ["pull", "-q", "--tls-verify=false", self.ref], env=self.podman_env)
+        self.bundle = work / "bundle"
+        self.bundle.mkdir()
+        shutil.copytree(rootfs, self.bundle / "rootfs", symlinks=True)
+        subprocess.run(["runc", "spec"], cwd=self.bundle, check=True)
+        spec = json.loads((self.bundle / "config.json").read_text())
+        spec["process"]["terminal"] = False
+        spec["process"]["args"] = ["true"]
+        (self.bundle / "config.json").write_text(json.dumps(spec))
+
+    def close(self) -> None:
+        import shutil
+
+        self.registry.stop()
+        subprocess.run(self.podman + ["rm", "-af"], capture_output=True, env={**os.environ, **self.podman_env})
+        subprocess.run(self.podman + ["system", "reset", "-f"], capture_output=True)
+        shutil.rmtree(self.runroot, ignore_errors=True)
+        shutil.rmtree(f"{self.runroot}-runc", ignore_errors=True)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def rss_kb(pid: int) -> tuple[int, int]:
+    """(VmRSS, RssAnon) of a process, in kB."""
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            fields[key] = value.split()[0] if value.split() else "0"
+    return int(fields.get("VmRSS", 0)), int(fields.get("RssAnon", 0))
