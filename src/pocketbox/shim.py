@@ -236,7 +236,7 @@ class Supervisor:
         self.record = self.engine.update(self.cid, lambda r: r["State"].update(ShimPid=0, Restarting=False))
         if self.record and self.record["HostConfig"].get("AutoRemove"):
             try:
-                self.engine.remove(self.cid, force=True)
+                self.engine.remove(self.cid, force=True, volumes=True)
             except PocketboxError:
                 pass  # removed already (by the CLI, or `rm -f`)
 

@@ -35,7 +35,11 @@ def container():
 @click.option("-h", "--hostname", help="Container host name.")
 @click.option("--network", "--net", default="bridge", show_default=True,
               help="bridge (an isolated network namespace; only lo until networking lands), host or none.")
-@click.option("-v", "--volume", multiple=True, help="Bind mount a volume: /host/path:/container/path[:ro].")
+@click.option("-v", "--volume", multiple=True,
+              help="Bind mount /host/path:/ctr/path[:ro], a named volume NAME:/ctr/path[:ro], or an anonymous /ctr/path.")
+@click.option("--mount", "mounts", multiple=True, help="type=bind|volume|tmpfs,source=...,target=...[,readonly].")
+@click.option("--tmpfs", multiple=True, help="Mount a tmpfs: /ctr/path[:size=64m,mode=1777].")
+@click.option("--volumes-from", multiple=True, help="Mount the volumes of another container: CONTAINER[:ro|rw].")
 @click.option("--read-only", is_flag=True, help="Mount the container's root filesystem as read only.")
 @click.option("--cap-add", multiple=True, help="Add Linux capabilities.")
 @click.option("--cap-drop", multiple=True, help="Drop Linux capabilities.")
@@ -53,7 +57,7 @@ def container():
               help="Restart policy: no, on-failure[:max-retries], always, unless-stopped.")
 @needs_root
 def run(image, command, name, remove, detach, interactive, tty, attach, env, env_file, workdir, user, entrypoint, hostname,
-        network, volume, read_only, cap_add, cap_drop, privileged, security_opt, memory, memory_swap, cpus,
+        network, volume, mounts, tmpfs, volumes_from, read_only, cap_add, cap_drop, privileged, security_opt, memory, memory_swap, cpus,
         cpu_shares, pids_limit, platform, pull, restart):
     """Create and run a new container from an image."""
     from pocketbox.engine.containers import Containers
@@ -65,7 +69,7 @@ def run(image, command, name, remove, detach, interactive, tty, attach, env, env
                       read_only=read_only, cap_add=list(cap_add), cap_drop=list(cap_drop), privileged=privileged,
                       security_opt=list(security_opt), memory=memory, memory_swap=memory_swap, cpus=cpus,
                       cpu_shares=cpu_shares, pids_limit=pids_limit, platform=platform, pull=pull,
-                      restart=restart)
+                      restart=restart, mounts=list(mounts), tmpfs=list(tmpfs), volumes_from=list(volumes_from))
     if tty and not sys.stdin.isatty() and interactive:
         raise PocketboxError("the input device is not a TTY")
     if detach and attach:
@@ -84,14 +88,14 @@ def run(image, command, name, remove, detach, interactive, tty, attach, env, env
             sys.exit(_attach_and_start(life, record, interactive))
         except PocketboxError:
             if remove:
-                containers.remove(record["Id"], force=True)
+                containers.remove(record["Id"], force=True, volumes=True)
             raise
     code = 125
     try:
         code = containers.run(record, report=None, attach=list(attach) or None)
     finally:
         if remove:
-            containers.remove(record["Id"], force=True)
+            containers.remove(record["Id"], force=True, volumes=True)
     sys.exit(code)
 
 
@@ -212,7 +216,7 @@ def ps(all_, quiet, no_trunc, filters):
 @click.command(context_settings=CONTEXT)
 @click.argument("containers", nargs=-1, required=True)
 @click.option("-f", "--force", is_flag=True, help="Force the removal of a running container (uses SIGKILL).")
-@click.option("-v", "--volumes", is_flag=True, help="Remove anonymous volumes (none exist before the volumes issue).")
+@click.option("-v", "--volumes", is_flag=True, help="Remove the anonymous volumes of the container.")
 @needs_root
 def rm(containers, force, volumes):
     """Remove one or more containers."""
@@ -223,7 +227,7 @@ def rm(containers, force, volumes):
     failed = False
     for ref in containers:
         try:
-            engine.remove(ref, force)
+            engine.remove(ref, force, volumes)
             click.echo(ref)
         except PocketboxError as e:
             click.echo(f"pocketbox: {e}", err=True)

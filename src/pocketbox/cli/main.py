@@ -44,7 +44,7 @@ def image():
 
 
 def main(argv=None) -> None:
-    from pocketbox.cli import container_commands, image_commands  # noqa: F401  (registers the commands)
+    from pocketbox.cli import container_commands, image_commands, volume_commands  # noqa: F401  (registers)
 
     try:
         rv = cli.main(args=argv, prog_name="pocketbox", standalone_mode=False)

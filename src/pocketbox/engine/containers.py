@@ -116,7 +116,11 @@ class Containers:
         cpus = opt.cpu_limit(o)
         if o.network not in opt.NETWORK_MODES:
             raise opt.InvalidOption(f"network {o.network} not found (pocketbox has: {', '.join(opt.NETWORK_MODES)})")
-        binds = [opt.parse_volume(v) for v in o.volumes]
+        requests = ([opt.parse_volume(v) for v in o.volumes] + [opt.parse_mount(m) for m in o.mounts]
+                    + [opt.parse_tmpfs(t) for t in o.tmpfs] + self._volumes_from(o.volumes_from))
+        targets = [m.destination for m in requests]
+        if len(set(targets)) != len(targets):
+            raise opt.InvalidOption(f"duplicate mount point: {sorted(t for t in targets if targets.count(t) > 1)[0]}")
         env = opt.parse_env_files(o.env_files) + opt.expand_env(o.env)
         no_new_privs = False
         for s in o.security_opt:
@@ -150,6 +154,7 @@ class Containers:
             overlay = f"lowerdir={':'.join(lowers)},upperdir={cdir / 'upper'},workdir={cdir / 'work'}"
             if len(overlay) > 4000:
                 raise PocketboxError(f"the image has too many layers ({len(lowers)}) for one overlay mount")
+            mounts, mount_records, copy_up = self._resolve_mounts(requests)
             resources = {}
             if memory is not None:
                 resources["memory"] = {"limit": memory, **({"swap": swap} if swap is not None else {})}
@@ -166,8 +171,8 @@ class Containers:
             bundle = specs.build(
                 args=args, env=specs.environment(config.get("Env") or [], env, hostname, user.home, o.tty),
                 cwd=cwd, user=user, hostname=hostname, tty=o.tty, stdin_open=o.interactive, caps=caps,
-                no_new_privs=no_new_privs, read_only=o.read_only, mounts=specs.default_mounts(str(cdir), binds),
-                network=o.network, resources=resources, overlay=overlay, privileged=o.privileged)
+                no_new_privs=no_new_privs, read_only=o.read_only, mounts=specs.default_mounts(str(cdir), mounts),
+                network=o.network, resources=resources, overlay=overlay, privileged=o.privileged, copy_up=copy_up)
             if o.tty:
                 try:
                     size = os.get_terminal_size(0)
@@ -175,7 +180,8 @@ class Containers:
                 except OSError:
                     pass
             write_json_atomic(cdir / "config.json", bundle, mode=0o600, durable=False)
-            record = self._record(cid, name, o, image, args, bundle, binds, lowers, memory, swap, cpus, no_new_privs)
+            record = self._record(cid, name, o, image, args, bundle, mount_records, lowers, memory, swap, cpus,
+                                  no_new_privs)
             record["HostConfig"]["RestartPolicy"] = restart
             record["RestartCount"] = 0
             self.save(record)
@@ -183,7 +189,64 @@ class Containers:
         except BaseException:
             shutil.rmtree(cdir, ignore_errors=True)
             self._release_name(name, cid)
+            self._remove_created_volumes()
             raise
+
+    def _volumes_from(self, refs: list[str]) -> list:
+        """--volumes-from CTR[:ro|rw]: that container's volumes and binds, at the same paths."""
+        from pocketbox.engine.options import InvalidOption, MountSpec
+
+        out = []
+        for ref in refs:
+            name, _, mode = ref.partition(":")
+            if mode not in ("", "ro", "rw"):
+                raise InvalidOption(f"invalid --volumes-from {ref!r}: the mode must be ro or rw")
+            other = self.find(name)
+            for m in other.get("Mounts", []):
+                if m["Type"] in ("volume", "bind"):
+                    ro = (mode == "ro") or (mode == "" and not m.get("RW", True))
+                    source = m["Name"] if m["Type"] == "volume" else m["Source"]
+                    out.append(MountSpec(m["Type"], source, m["Destination"], ro, copy_up=False))
+        return out
+
+    def _resolve_mounts(self, requests) -> tuple[list[dict], list[dict], list[str]]:
+        """OCI mounts, inspect's Mounts, and the copy-up list; volumes are created here (first use)."""
+        from pocketbox.engine import spec as specs
+        from pocketbox.engine.volumes import Volumes
+
+        volumes = Volumes(self.store.root)
+        self._created_volumes = []
+        oci, records, copy_up = [], [], []
+        for m in requests:
+            if m.kind == "volume":
+                existed = m.source is not None and volumes.exists(m.source)
+                v = volumes.create(m.source, anonymous=m.source is None)
+                if not existed:
+                    self._created_volumes.append(v["Name"])
+                oci.append(specs.user_mount("bind", v["Mountpoint"], m.destination, m.read_only))
+                records.append({"Type": "volume", "Name": v["Name"], "Source": v["Mountpoint"],
+                                "Destination": m.destination, "Driver": "local", "Mode": "ro" if m.read_only else "",
+                                "RW": not m.read_only, "Propagation": "", "Anonymous": v.get("Anonymous", False)})
+                if m.copy_up:
+                    copy_up.append(m.destination)
+            elif m.kind == "bind":
+                oci.append(specs.user_mount("bind", m.source, m.destination, m.read_only))
+                records.append({"Type": "bind", "Source": m.source, "Destination": m.destination,
+                                "Mode": "ro" if m.read_only else "", "RW": not m.read_only, "Propagation": "rprivate"})
+            else:
+                oci.append(specs.user_mount("tmpfs", None, m.destination, m.read_only, m.options))
+                records.append({"Type": "tmpfs", "Source": "", "Destination": m.destination,
+                                "Mode": m.options, "RW": not m.read_only, "Propagation": ""})
+        return oci, records, copy_up
+
+    def _remove_created_volumes(self) -> None:
+        """A create that failed takes back the volumes it made (nothing half-written)."""
+        from pocketbox.engine.volumes import Volumes
+
+        volumes = Volumes(self.store.root)
+        for name in getattr(self, "_created_volumes", []):
+            shutil.rmtree(volumes.path(name), ignore_errors=True)
+        self._created_volumes = []
 
     def _reserve_name(self, name: str | None, cid: str) -> str:
         from pocketbox.engine.names import random_name
@@ -224,7 +287,7 @@ class Containers:
         for name in ("hostname", "hosts", "resolv.conf"):
             os.chmod(cdir / name, 0o644)
 
-    def _record(self, cid, name, o, image, args, bundle, binds, lowers, memory, swap, cpus, no_new_privs) -> dict:
+    def _record(self, cid, name, o, image, args, bundle, mounts, lowers, memory, swap, cpus, no_new_privs) -> dict:
         from pocketbox.runtime.cgroups import ContainerCgroup
 
         cgroup = ContainerCgroup(cid, cpu=bool(cpus or o.cpu_shares))
@@ -247,8 +310,7 @@ class Containers:
                            "CapDrop": o.cap_drop, "SecurityOpt": o.security_opt, "Memory": memory or 0,
                            "MemorySwap": swap or 0, "NanoCpus": int(cpus * 1e9) if cpus else 0,
                            "CpuShares": o.cpu_shares or 0, "PidsLimit": o.pids_limit},
-            "Mounts": [{"Type": "bind", "Source": b.source, "Destination": b.destination, "Mode": "ro" if b.read_only else "",
-                        "RW": not b.read_only, "Propagation": "rprivate"} for b in binds],
+            "Mounts": mounts,
             "GraphDriver": {"Name": "overlay", "Data": {"LowerDir": ":".join(lowers), "UpperDir": str(cdir / "upper"),
                                                         "WorkDir": str(cdir / "work"), "MergedDir": str(cdir / "rootfs")}},
             "Cgroup": {"Version": "2" if cgroup.mode == "v2" else "1", "Mode": cgroup.mode, "Driver": "cgroupfs",
@@ -289,7 +351,8 @@ class Containers:
         return result.code
 
     # --- remove -------------------------------------------------------------------------------
-    def remove(self, ref: str, force: bool = False) -> str:
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> str:
+        """rm: the container's record, upper dir and name; with `volumes`, its anonymous volumes."""
         record = self.find(ref)
         cid = record["Id"]
         if record["State"]["Status"] in ("running", "paused", "restarting"):
@@ -304,6 +367,13 @@ class Containers:
         with self.lock(cid):
             shutil.rmtree(self.dir(cid), ignore_errors=True)
             self._release_name(record["Name"].lstrip("/"), cid)
+        if volumes:
+            from pocketbox.engine.volumes import Volumes
+
+            vols = Volumes(self.store.root)
+            for m in record.get("Mounts", []):
+                if m["Type"] == "volume" and m.get("Anonymous") and not vols.users(m["Name"], self):
+                    shutil.rmtree(vols.path(m["Name"]), ignore_errors=True)
         return cid
 
     def _kill(self, record: dict) -> None:

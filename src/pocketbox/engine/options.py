@@ -42,6 +42,9 @@ class RunOptions:
     platform: str | None = None
     pull: str = "missing"
     restart: str = "no"
+    mounts: list[str] = field(default_factory=list)
+    tmpfs: list[str] = field(default_factory=list)
+    volumes_from: list[str] = field(default_factory=list)
 
 
 def parse_bytes(text: str, what: str) -> int:
@@ -124,31 +127,97 @@ def expand_env(items: list[str]) -> list[str]:
 
 
 @dataclass
-class Bind:
-    source: str
+class MountSpec:
+    """One -v / --mount / --tmpfs request. kind: bind (source = host path), volume (source =
+    volume name, None for an anonymous one), tmpfs (options = tmpfs data)."""
+    kind: str
+    source: str | None
     destination: str
-    read_only: bool
+    read_only: bool = False
+    options: str = ""
+    copy_up: bool = True
 
 
-def parse_volume(spec: str) -> Bind:
-    """-v /host/path:/container/path[:ro|rw] (named volumes come with the volumes issue)."""
+def _check_target(target: str, spec: str) -> str:
+    if not target.startswith("/"):
+        raise InvalidOption(f"invalid mount {spec!r}: the container path {target!r} must be absolute")
+    if ".." in target.split("/"):
+        raise InvalidOption(f"invalid mount {spec!r}: the container path may not contain '..'")
+    if os.path.normpath(target) == "/":
+        raise InvalidOption(f"invalid mount {spec!r}: the container path cannot be '/'")
+    return os.path.normpath(target)
+
+
+def _bind_source(source: str, spec: str) -> str:
+    if not os.path.exists(source):
+        raise InvalidOption(f"invalid mount {spec!r}: bind source path does not exist: {source}")
+    return os.path.realpath(source)
+
+
+def parse_volume(spec: str) -> MountSpec:
+    """-v /host:/ctr[:ro|rw] (bind), -v NAME:/ctr[:ro|rw] (named volume), -v /ctr (anonymous volume)."""
+    from pocketbox.engine.volumes import check_name
+
     parts = spec.split(":")
-    if len(parts) not in (2, 3):
-        raise InvalidOption(f"invalid volume specification: {spec!r}: use /host/path:/container/path[:ro]")
+    if len(parts) == 1:
+        return MountSpec("volume", None, _check_target(parts[0], spec))
+    if len(parts) not in (2, 3) or not parts[0]:
+        raise InvalidOption(f"invalid volume specification: {spec!r}: use SOURCE:/container/path[:ro]")
     source, dest = parts[0], parts[1]
     mode = parts[2] if len(parts) == 3 else "rw"
-    if mode not in ("ro", "rw"):
+    modes = set(mode.split(","))
+    if not modes <= {"ro", "rw", "nocopy"} or {"ro", "rw"} <= modes:
         raise InvalidOption(f"invalid mode {mode!r} in volume specification {spec!r}: use ro or rw")
-    if not source.startswith("/"):
-        raise InvalidOption(f"invalid volume specification {spec!r}: named volumes are not supported yet; "
-                            "give an absolute host path")
-    if not dest.startswith("/"):
-        raise InvalidOption(f"invalid volume specification {spec!r}: the container path must be absolute")
-    if ".." in dest.split("/"):
-        raise InvalidOption(f"invalid volume specification {spec!r}: the container path may not contain '..'")
-    if not os.path.exists(source):
-        raise InvalidOption(f"invalid volume specification {spec!r}: bind source path does not exist: {source}")
-    return Bind(os.path.realpath(source), os.path.normpath(dest), mode == "ro")
+    target = _check_target(dest, spec)
+    if source.startswith("/"):
+        return MountSpec("bind", _bind_source(source, spec), target, "ro" in modes)
+    check_name(source)
+    return MountSpec("volume", source, target, "ro" in modes, copy_up="nocopy" not in modes)
+
+
+def parse_mount(spec: str) -> MountSpec:
+    """--mount type=bind|volume|tmpfs,source=...,target=...[,readonly][,tmpfs-size=...][,tmpfs-mode=...]."""
+    from pocketbox.engine.volumes import check_name
+
+    fields: dict[str, str] = {}
+    for item in spec.split(","):
+        key, sep, value = item.partition("=")
+        fields[key.strip().lower()] = value.strip() if sep else "true"
+    kind = fields.pop("type", "volume")
+    source = fields.pop("source", None) or fields.pop("src", None)
+    target = fields.pop("target", None) or fields.pop("destination", None) or fields.pop("dst", None)
+    read_only = fields.pop("readonly", fields.pop("ro", "false")) in ("true", "1", "")
+    if not target:
+        raise InvalidOption(f"invalid --mount {spec!r}: target is required")
+    target = _check_target(target, spec)
+    if kind == "bind":
+        if not source or not source.startswith("/"):
+            raise InvalidOption(f"invalid --mount {spec!r}: a bind mount needs an absolute source path")
+        m = MountSpec("bind", _bind_source(source, spec), target, read_only)
+    elif kind == "volume":
+        if source:
+            check_name(source)
+        m = MountSpec("volume", source, target, read_only, copy_up=fields.pop("volume-nocopy", "false") != "true")
+    elif kind == "tmpfs":
+        if source:
+            raise InvalidOption(f"invalid --mount {spec!r}: a tmpfs mount takes no source")
+        opts = []
+        if "tmpfs-size" in fields:
+            opts.append(f"size={parse_bytes(fields.pop('tmpfs-size'), 'tmpfs-size')}")
+        if "tmpfs-mode" in fields:
+            opts.append(f"mode={fields.pop('tmpfs-mode')}")
+        m = MountSpec("tmpfs", None, target, read_only, ",".join(opts))
+    else:
+        raise InvalidOption(f"invalid --mount {spec!r}: type must be bind, volume or tmpfs")
+    if fields:
+        raise InvalidOption(f"invalid --mount {spec!r}: unknown field(s) {', '.join(sorted(fields))}")
+    return m
+
+
+def parse_tmpfs(spec: str) -> MountSpec:
+    """--tmpfs /path[:size=64m,mode=1777,...]."""
+    target, _, opts = spec.partition(":")
+    return MountSpec("tmpfs", None, _check_target(target, spec), False, opts)
 
 
 def parse_restart(text: str) -> dict:

@@ -5,9 +5,8 @@ a container is in this one JSON document (runtime-spec 1.0), plus one pocketbox 
 names the overlay layers (mounted inside the container's own mount namespace)."""
 import os
 
-from pocketbox.engine.options import Bind
 from pocketbox.engine.users import User
-from pocketbox.runtime.init import OVERLAY_ANNOTATION
+from pocketbox.runtime.init import COPYUP_ANNOTATION, OVERLAY_ANNOTATION
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -40,7 +39,8 @@ def environment(image_env: list[str], extra: list[str], hostname: str, home: str
     return [f"{k}={v}" for k, v in env.items()]
 
 
-def default_mounts(container_dir: str, binds: list[Bind]) -> list[dict]:
+def default_mounts(container_dir: str, user_mounts: list[dict]) -> list[dict]:
+    """Docker's default mounts, the /etc files, then the user's (-v, --mount, --tmpfs) in order."""
     mounts = [
         {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
         {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
@@ -57,15 +57,22 @@ def default_mounts(container_dir: str, binds: list[Bind]) -> list[dict]:
     for name in ("resolv.conf", "hostname", "hosts"):
         mounts.append({"destination": f"/etc/{name}", "type": "bind", "source": os.path.join(container_dir, name),
                        "options": ["rbind", "rprivate"]})
-    for b in binds:
-        mounts.append({"destination": b.destination, "type": "bind", "source": b.source,
-                       "options": ["rbind", "rprivate"] + (["ro"] if b.read_only else [])})
-    return mounts
+    # parents before children (Docker's and runc's order): a volume on /etc goes under /etc/hostname
+    return sorted(mounts + user_mounts, key=lambda m: m["destination"].rstrip("/").count("/"))
+
+
+def user_mount(kind: str, source: str | None, destination: str, read_only: bool, options: str = "") -> dict:
+    """A -v/--mount/--tmpfs request as an OCI mount (volumes are bind mounts of their _data dir)."""
+    if kind == "tmpfs":
+        opts = ["nosuid", "nodev", "noexec"] + [o for o in options.split(",") if o] + (["ro"] if read_only else [])
+        return {"destination": destination, "type": "tmpfs", "source": "tmpfs", "options": opts}
+    return {"destination": destination, "type": "bind", "source": source,
+            "options": ["rbind", "rprivate"] + (["ro"] if read_only else [])}
 
 
 def build(*, args: list[str], env: list[str], cwd: str, user: User, hostname: str, tty: bool, stdin_open: bool,
           caps: list[str], no_new_privs: bool, read_only: bool, mounts: list[dict], network: str,
-          resources: dict, overlay: str, privileged: bool) -> dict:
+          resources: dict, overlay: str, privileged: bool, copy_up: list[str] | None = None) -> dict:
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")]
     if network != "host":
         namespaces.append({"type": "network"})
@@ -87,5 +94,6 @@ def build(*, args: list[str], env: list[str], cwd: str, user: User, hostname: st
             "maskedPaths": [] if privileged else MASKED_PATHS,
             "readonlyPaths": [] if privileged else READONLY_PATHS,
         },
-        "annotations": {OVERLAY_ANNOTATION: overlay},
+        "annotations": {OVERLAY_ANNOTATION: overlay,
+                        **({COPYUP_ANNOTATION: "\n".join(copy_up)} if copy_up else {})},
     }

@@ -16,6 +16,7 @@ NAMESPACE_FLAGS = {"mount": sc.CLONE_NEWNS, "uts": sc.CLONE_NEWUTS, "ipc": sc.CL
 FLAG_NAMES = {"mount": "CLONE_NEWNS", "uts": "CLONE_NEWUTS", "ipc": "CLONE_NEWIPC", "network": "CLONE_NEWNET",
               "cgroup": "CLONE_NEWCGROUP"}
 OVERLAY_ANNOTATION = "org.pocketbox.rootfs.overlay"
+COPYUP_ANNOTATION = "org.pocketbox.volumes.copyup"  # destinations whose empty volume gets the image's files
 SIOCSIFFLAGS = 0x8914
 IFF_UP, IFF_LOOPBACK, IFF_RUNNING = 0x1, 0x8, 0x40
 
@@ -81,7 +82,8 @@ def _setup(spec: dict, bundle: str, console_sock, report) -> None:
         report("mount", source="overlay", target=root, fstype="overlay", options=overlay)
     else:
         sc.mount(root, root, None, sc.MS_BIND | sc.MS_REC)
-    rootfs.mount_all(root, spec.get("mounts", []), report)
+    copy_up = set(filter(None, spec.get("annotations", {}).get(COPYUP_ANNOTATION, "").split("\n")))
+    rootfs.mount_all(root, spec.get("mounts", []), report, copy_up)
     if any(m["destination"] == "/dev" and m.get("type") == "tmpfs" for m in spec.get("mounts", [])):
         rootfs.make_devices(root, report)
     rootfs.pivot(root, report)

@@ -84,8 +84,11 @@ def fd_path(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
-def mount_all(rootfs: str, mounts: list[dict], report) -> None:
-    """Mount each OCI mount entry at its destination inside `rootfs` (before pivot_root)."""
+def mount_all(rootfs: str, mounts: list[dict], report, copy_up: set[str] = frozenset()) -> None:
+    """Mount each OCI mount entry at its destination inside `rootfs` (before pivot_root).
+
+    A bind whose destination is in `copy_up` and whose source directory is empty is first
+    filled with what the image has there (Docker's volume copy-up)."""
     root_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for m in mounts:
@@ -99,6 +102,8 @@ def mount_all(rootfs: str, mounts: list[dict], report) -> None:
                 _mount_cgroupfs(root_fd, dest, report)
                 continue
             is_bind = bool(flags & sc.MS_BIND)
+            if is_bind and dest in copy_up:
+                _copy_up(root_fd, dest, source, report)
             make = "dir"
             if is_bind and not os.path.isdir(source):
                 make = "file"
@@ -122,6 +127,35 @@ def mount_all(rootfs: str, mounts: list[dict], report) -> None:
             report("mount", source=source, target=dest, fstype=kind, options=",".join(m.get("options", [])))
     finally:
         os.close(root_fd)
+
+
+def _copy_up(root_fd: int, dest: str, volume_dir: str, report) -> None:
+    """Copy the image's tree at `dest` into an empty volume, keeping owners, modes, times, links."""
+    import shutil
+
+    if os.listdir(volume_dir):
+        return
+    try:
+        src_fd = sc.openat2(root_fd, dest.strip("/"), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, 0, sc.RESOLVE_IN_ROOT)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    try:
+        src = fd_path(src_fd)
+        shutil.copytree(src, volume_dir, symlinks=True, dirs_exist_ok=True)
+        st = os.stat(src)
+        os.chown(volume_dir, st.st_uid, st.st_gid)
+        os.chmod(volume_dir, stat.S_IMODE(st.st_mode))
+        for dirpath, dirnames, filenames in os.walk(src):
+            rel = os.path.relpath(dirpath, src)
+            for name in dirnames + filenames:
+                st = os.lstat(os.path.join(dirpath, name))
+                target = os.path.join(volume_dir, rel, name)
+                os.chown(target, st.st_uid, st.st_gid, follow_symlinks=False)
+                if not stat.S_ISLNK(st.st_mode):
+                    os.chmod(target, stat.S_IMODE(st.st_mode))  # after chown, which clears setuid
+    finally:
+        os.close(src_fd)
+    report("copy-up", source=dest, target=volume_dir)
 
 
 def _mount_cgroupfs(root_fd: int, dest: str, report) -> None:

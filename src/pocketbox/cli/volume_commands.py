@@ -1,0 +1,125 @@
+"""volume create/ls/inspect/rm/prune."""
+import json
+import sys
+
+import click
+
+from pocketbox.cli.format import human_size, table
+from pocketbox.cli.main import CONTEXT, cli, needs_root
+from pocketbox.errors import PocketboxError
+
+
+@cli.group(context_settings=CONTEXT)
+def volume():
+    """Manage volumes."""
+
+
+def _labels(items) -> dict:
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if not key:
+            raise PocketboxError(f"invalid label {item!r}: use key=value")
+        out[key] = value
+    return out
+
+
+@volume.command(context_settings=CONTEXT)
+@click.argument("name", required=False)
+@click.option("--label", multiple=True, help="Set metadata on the volume (key=value).")
+@needs_root
+def create(name, label):
+    """Create a volume (a random name if none is given)."""
+    from pocketbox.engine.volumes import Volumes
+
+    click.echo(Volumes().create(name, _labels(label))["Name"])
+
+
+@volume.command("ls", context_settings=CONTEXT)
+@click.option("-q", "--quiet", is_flag=True, help="Only display volume names.")
+@click.option("-f", "--filter", "filters", multiple=True, help="name=..., label=key[=value], dangling=true|false.")
+@needs_root
+def ls(quiet, filters):
+    """List volumes."""
+    from pocketbox.engine.containers import Containers
+    from pocketbox.engine.volumes import Volumes
+
+    volumes, engine = Volumes(), Containers()
+    rows = volumes.all()
+    for f in filters:
+        key, sep, value = f.partition("=")
+        if key == "name" and sep:
+            rows = [v for v in rows if value in v["Name"]]
+        elif key == "label" and sep:
+            k, has_value, val = value.partition("=")
+            rows = [v for v in rows if k in v["Labels"] and (not has_value or v["Labels"][k] == val)]
+        elif key == "dangling" and value in ("true", "false", "1", "0"):
+            want = value in ("true", "1")
+            rows = [v for v in rows if (not volumes.users(v["Name"], engine)) == want]
+        else:
+            raise PocketboxError(f"invalid filter {f!r} (pocketbox knows name=, label=, dangling=)")
+    if quiet:
+        if rows:
+            click.echo("\n".join(v["Name"] for v in rows))
+        return
+    click.echo(table(["DRIVER", "VOLUME NAME"], [[v["Driver"], v["Name"]] for v in rows]))
+
+
+@volume.command(context_settings=CONTEXT)
+@click.argument("names", nargs=-1, required=True)
+@needs_root
+def inspect(names):
+    """Show the JSON record of one or more volumes."""
+    from pocketbox.engine.volumes import Volumes
+
+    volumes, out, failed = Volumes(), [], False
+    for n in names:
+        try:
+            out.append(volumes.get(n))
+        except PocketboxError as e:
+            click.echo(f"pocketbox: {e}", err=True)
+            failed = True
+    click.echo(json.dumps(out, indent=4))
+    if failed:
+        sys.exit(1)
+
+
+@volume.command(context_settings=CONTEXT)
+@click.argument("names", nargs=-1, required=True)
+@click.option("-f", "--force", is_flag=True, help="Do not fail on volumes that do not exist.")
+@needs_root
+def rm(names, force):
+    """Remove one or more volumes (refused while a container uses one)."""
+    from pocketbox.engine.containers import Containers
+    from pocketbox.engine.volumes import Volumes
+
+    volumes, engine, failed = Volumes(), Containers(), False
+    for n in names:
+        try:
+            volumes.remove(n, engine, force)
+            click.echo(n)
+        except PocketboxError as e:
+            click.echo(f"pocketbox: {e}", err=True)
+            failed = True
+    if failed:
+        sys.exit(1)
+
+
+@volume.command(context_settings=CONTEXT)
+@click.option("-a", "--all", "all_", is_flag=True, help="Remove all unused volumes, not just anonymous ones.")
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
+@needs_root
+def prune(all_, force):
+    """Remove unused volumes (anonymous ones; all with -a)."""
+    from pocketbox.engine.containers import Containers
+    from pocketbox.engine.volumes import Volumes
+
+    if not force:
+        what = "all unused volumes" if all_ else "all anonymous volumes not used by at least one container"
+        click.echo(f"WARNING! This will remove {what}.")
+        if not click.confirm("Are you sure you want to continue?", default=False):
+            return
+    removed, freed = Volumes().prune(Containers(), all_)
+    if removed:
+        click.echo("Deleted Volumes:\n" + "\n".join(removed) + "\n")
+    click.echo(f"Total reclaimed space: {human_size(freed)}")
