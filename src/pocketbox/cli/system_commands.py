@@ -1,0 +1,110 @@
+"""info, version, system df, system prune."""
+import json
+
+import click
+
+from pocketbox.cli.format import human_size, table
+from pocketbox.cli.main import CONTEXT, cli, needs_root
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
+@needs_root
+def info(fmt):
+    """Display system-wide information: containers, images, storage, cgroups, kernel, security."""
+    from pocketbox.engine.system import info as collect
+
+    data = collect()
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2))
+        return
+    lines = [
+        f"Containers: {data['Containers']}",
+        f" Running: {data['ContainersRunning']}",
+        f" Paused: {data['ContainersPaused']}",
+        f" Stopped: {data['ContainersStopped']}",
+        f"Images: {data['Images']}",
+        f"Volumes: {data['Volumes']}",
+        f"Server Version: {data['ServerVersion']} (pocketbox, daemonless)",
+        f"Storage Driver: {data['Driver']}",
+        f" Backing Filesystem: {data['DriverStatus'][0][1]}",
+        f"Root Dir: {data['PocketboxRootDir']}",
+        f"Cgroup Driver: {data['CgroupDriver']}",
+        f"Cgroup Version: {data['CgroupVersion']} ({data['CgroupMode']})",
+        f" Controllers: {' '.join(data['CgroupControllers'])}",
+        "Security Options:",
+        *[f" {o}" for o in data["SecurityOptions"]],
+        f"Kernel Version: {data['KernelVersion']}",
+        f"Operating System: {data['OperatingSystem']}",
+        f"OSType: {data['OSType']}",
+        f"Architecture: {data['Architecture']}",
+        f"CPUs: {data['NCPU']}",
+        f"Total Memory: {data['MemTotal'] / 2**30:.2f}GiB",
+        f"Name: {data['Name']}",
+        f"IPv4 Forwarding: {'enabled' if data['IPv4Forwarding'] else 'disabled'}",
+    ]
+    click.echo("\n".join(lines))
+    for w in data["Warnings"]:
+        click.echo(w, err=True)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
+def version(fmt):
+    """Show the pocketbox version information (client and runtime)."""
+    from pocketbox.engine.system import version as collect
+
+    data = collect()
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2))
+        return
+    c, r = data["Client"], data["Runtime"]
+    click.echo(f"Client:\n Version:       {c['Version']}\n Python:        {c['Python']}\n"
+               f" OS/Arch:       {c['Os']}/{c['Arch']}\n\nRuntime:\n Name:          {r['Name']}\n"
+               f" Version:       {r['Version']}\n OCI spec:      {r['OCIRuntimeSpec']}\n"
+               f" Syscalls:      {r['Syscalls']}\n Kernel:        {r['KernelVersion']}")
+
+
+@cli.group(context_settings=CONTEXT)
+def system():
+    """Manage pocketbox: disk usage, pruning."""
+
+
+@system.command(context_settings=CONTEXT)
+@needs_root
+def df():
+    """Show disk usage of images, containers and volumes."""
+    from pocketbox.engine.system import disk_usage
+
+    rows = []
+    for r in disk_usage():
+        pct = f" ({100 * r['Reclaimable'] // r['Size']}%)" if r["Size"] else ""
+        rows.append([r["Type"], str(r["Total"]), str(r["Active"]), human_size(r["Size"]),
+                     human_size(r["Reclaimable"]) + pct])
+    click.echo(table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], rows))
+
+
+@system.command(context_settings=CONTEXT)
+@click.option("-a", "--all", "all_", is_flag=True, help="Remove all unused images, not just dangling ones.")
+@click.option("--volumes", is_flag=True, help="Prune anonymous volumes too.")
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
+@needs_root
+def prune(all_, volumes, force):
+    """Remove stopped containers, unused images (and volumes with --volumes)."""
+    from pocketbox.engine.system import prune as do_prune
+
+    if not force:
+        click.echo("WARNING! This will remove:\n  - all stopped containers\n"
+                   + ("  - all anonymous volumes not used by at least one container\n" if volumes else "")
+                   + ("  - all images without at least one container associated to them" if all_ else
+                      "  - all dangling images"))
+        if not click.confirm("Are you sure you want to continue?", default=False):
+            return
+    result = do_prune(all_, volumes)
+    if result["Containers"]:
+        click.echo("Deleted Containers:\n" + "\n".join(result["Containers"]) + "\n")
+    if result["Images"]:
+        click.echo("Deleted Images:\n" + "\n".join(f"{a.lower()}: {w}" for a, w in result["Images"]) + "\n")
+    if result["Volumes"]:
+        click.echo("Deleted Volumes:\n" + "\n".join(result["Volumes"]) + "\n")
+    click.echo(f"Total reclaimed space: {human_size(result['Freed'])}")
