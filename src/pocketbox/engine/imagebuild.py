@@ -1,0 +1,273 @@
+"""Making images from containers and tarballs: `commit`, `import`, `export`, `tag`, `history`.
+
+commit: the container's upper dir becomes one more gzip layer (image/changes.py) on top of its
+image; the new layer goes into the store through the same ingest path as a pulled one, so the
+store unpacks it again and checks its DiffID: the commit is the exact inverse of the unpack."""
+import hashlib
+import json
+import os
+import shlex
+import time
+
+from pocketbox import reference
+from pocketbox.engine.containers import Containers
+from pocketbox.engine.images import GC_LOCK, find_image, register_image
+from pocketbox.errors import PocketboxError
+from pocketbox.image.ingest import ingest_layer
+from pocketbox.image.records import image_record
+from pocketbox.image.store import chain_ids
+from pocketbox.registry.manifest import OCI_CONFIG, OCI_MANIFEST
+
+LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+TO_OCI = {"application/vnd.docker.image.rootfs.diff.tar.gzip": LAYER_GZIP,
+          "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": LAYER_GZIP,
+          "application/vnd.docker.image.rootfs.diff.tar": "application/vnd.oci.image.layer.v1.tar"}
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class _Hashing:
+    """A write-only file that hashes and counts what passes to `out`."""
+
+    def __init__(self, out):
+        self.out, self.hash, self.size = out, hashlib.sha256(), 0
+
+    def write(self, data) -> int:
+        self.hash.update(data)
+        self.size += len(data)
+        return self.out.write(data)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self.hash.hexdigest()
+
+
+def _gzip_writer(raw):
+    try:  # ISA-L's deflate, as for pulls' inflate
+        from isal import igzip
+
+        return igzip.IGzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0)
+    except ImportError:  # pragma: no cover
+        import gzip
+
+        return gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0)
+
+
+def apply_changes(config: dict, changes: list[str]) -> dict:
+    """-c 'CMD ...' / 'ENTRYPOINT ...' / 'ENV K=V' / 'WORKDIR /d' / 'USER u' / 'LABEL k=v' / 'EXPOSE 80'."""
+    config = dict(config)
+    for change in changes:
+        word, _, rest = change.strip().partition(" ")
+        word, rest = word.upper(), rest.strip()
+        if word in ("CMD", "ENTRYPOINT"):
+            if rest.startswith("["):
+                try:
+                    value = json.loads(rest)
+                except ValueError:
+                    raise PocketboxError(f"invalid {word} in --change {change!r}: not a JSON array") from None
+            else:
+                value = ["/bin/sh", "-c", rest]
+            config["Cmd" if word == "CMD" else "Entrypoint"] = value
+        elif word == "ENV":
+            key, sep, value = rest.partition("=")
+            if not sep:
+                key, _, value = rest.partition(" ")
+            env = [e for e in config.get("Env") or [] if not e.startswith(key + "=")]
+            config["Env"] = env + [f"{key}={value}"]
+        elif word == "WORKDIR":
+            config["WorkingDir"] = rest
+        elif word == "USER":
+            config["User"] = rest
+        elif word == "LABEL":
+            key, _, value = rest.partition("=")
+            config["Labels"] = {**(config.get("Labels") or {}), key: value.strip('"')}
+        elif word == "EXPOSE":
+            port = rest if "/" in rest else f"{rest}/tcp"
+            config["ExposedPorts"] = {**(config.get("ExposedPorts") or {}), port: {}}
+        else:
+            raise PocketboxError(f"invalid --change {change!r}: pocketbox knows CMD, ENTRYPOINT, ENV, WORKDIR, USER, "
+                                 "LABEL, EXPOSE")
+    return config
+
+
+def _write_gzip_layer(store, write_tar) -> tuple[str, str, int, os.PathLike]:
+    """Run write_tar(file) into a gzip blob in tmp/; returns (diff id, digest, size, path)."""
+    path = store.staging("newlayer")
+    with open(path, "wb") as raw:
+        compressed = _Hashing(raw)
+        gz = _gzip_writer(compressed)
+        tar_side = _Hashing(gz)
+        write_tar(tar_side)
+        gz.close()
+    return tar_side.digest, compressed.digest, compressed.size, path
+
+
+def _new_image(store, base_config: dict, base_layers: list[dict], diff_id: str, desc: dict, blob_path,
+               history: dict, ref) -> str:
+    """Store config + manifest for base + one new layer, ingest the layer, name the image."""
+    config = dict(base_config)
+    config["rootfs"] = {"type": "layers", "diff_ids": list((base_config.get("rootfs") or {}).get("diff_ids", [])) + [diff_id]}
+    config["history"] = list(base_config.get("history") or []) + [history]
+    config["created"] = history["created"]
+    config.setdefault("architecture", _arch())
+    config.setdefault("os", "linux")
+    config_bytes = json.dumps(config, indent=2).encode()
+    chains = chain_ids(config["rootfs"]["diff_ids"])
+    with store.lock(GC_LOCK, shared=True):
+        image_id = store.put_blob_bytes(config_bytes)
+        info = ingest_layer(store, chains[-1], diff_id, desc, lambda: open(blob_path, "rb"))
+        layers = [dict(layer, mediaType=TO_OCI.get(layer["mediaType"], layer["mediaType"])) for layer in base_layers]
+        manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                    "config": {"mediaType": OCI_CONFIG, "digest": image_id, "size": len(config_bytes)},
+                    "layers": layers + [{"mediaType": LAYER_GZIP, "digest": desc["digest"], "size": desc["size"]}]}
+        manifest_bytes = json.dumps(manifest, indent=2).encode()
+        manifest_digest = store.put_blob_bytes(manifest_bytes)
+        infos = [store.layer_info(c) for c in chains[:-1]] + [info]
+        record = image_record(image_id=image_id, config=config, manifest=manifest, manifest_digest=manifest_digest,
+                              index_digest=None, layer_infos=infos, chains=chains)
+        register_image(store, record, ref, None)
+    return image_id
+
+
+def _arch() -> str:
+    from pocketbox.registry.manifest import host_platform
+
+    return host_platform().architecture
+
+
+def commit(engine: Containers, ref: str, target: str | None, message: str = "", author: str = "",
+           changes: list[str] | None = None, pause: bool = True) -> str:
+    """`commit`: a new image = the container's image + its changes as one layer."""
+    from pocketbox.image.changes import write_layer
+    from pocketbox.runtime.cgroups import ContainerCgroup
+
+    record = engine.find(ref)
+    store = engine.store
+    image = store.image(record["Image"])
+    if image is None:
+        raise PocketboxError(f"the image of container {record['Id'][:12]} was removed: nothing to commit onto")
+    new_ref = reference.parse(target) if target else None
+    base_config = json.loads(store.read_blob(image["Id"]))
+    base_manifest = json.loads(store.read_blob(image["ManifestDigest"]))
+    base_config["config"] = apply_changes(base_config.get("config") or {}, changes or [])
+    running = record["State"]["Status"] == "running"
+    cgroup = ContainerCgroup(record["Id"])
+    if running and pause:
+        cgroup.freeze()
+    try:
+        diff_id, digest, size, path = _write_gzip_layer(
+            store, lambda out: write_layer(str(engine.dir(record["Id"]) / "upper"), out))
+    finally:
+        if running and pause:
+            cgroup.thaw()
+    try:
+        history = {"created": now(), "created_by": " ".join([record["Path"]] + record.get("Args", [])),
+                   **({"comment": message} if message else {}), **({"author": author} if author else {})}
+        if author:
+            base_config["author"] = author
+        return _new_image(store, base_config, base_manifest["layers"], diff_id,
+                          {"digest": digest, "size": size, "mediaType": LAYER_GZIP}, path, history, new_ref)
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def import_tarball(engine: Containers, source, target: str | None, message: str = "",
+                   changes: list[str] | None = None, name: str = "-") -> str:
+    """`import`: a root filesystem tar (plain, gzip or zstd) becomes a one-layer image."""
+    from pocketbox.image import streams
+
+    store = engine.store
+    new_ref = reference.parse(target) if target else None
+
+    def copy(out):
+        reader = streams.decompressed(source)
+        while chunk := reader.read(1 << 20):
+            out.write(chunk)
+    diff_id, digest, size, path = _write_gzip_layer(store, copy)
+    try:
+        import tarfile
+
+        with open(path, "rb") as f:
+            try:
+                with tarfile.open(fileobj=streams.decompressed(f), mode="r|") as t:
+                    t.next()
+            except tarfile.TarError as e:
+                raise PocketboxError(f"{name} is not a tar archive: {e}") from None
+        config = {"architecture": _arch(), "os": "linux", "config": apply_changes({}, changes or []),
+                  "rootfs": {"type": "layers", "diff_ids": []}, "history": []}
+        history = {"created": now(), "comment": message or f"Imported from {name}"}
+        return _new_image(store, config, [], diff_id, {"digest": digest, "size": size, "mediaType": LAYER_GZIP},
+                          path, history, new_ref)
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def export(engine: Containers, ref: str, out_fd: int) -> None:
+    """`export`: the container's merged filesystem as a tar, made in a private mount namespace
+    (an overlay of the upper dir on the image's layers, read-only: nothing to clean up)."""
+    import tarfile
+    import tempfile
+
+    from pocketbox import syscalls as sc
+
+    record = engine.find(ref)
+    lowers = [str(engine.dir(record["Id"]) / "upper")] + record["GraphDriver"]["Data"]["LowerDir"].split(":")
+    pid = os.fork()
+    if pid == 0:
+        try:
+            sc.unshare(sc.CLONE_NEWNS)
+            sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+            mnt = tempfile.mkdtemp(dir=engine.store.tmp)
+            sc.mount("overlay", mnt, "overlay", sc.MS_RDONLY, f"lowerdir={':'.join(lowers)}")
+            with os.fdopen(out_fd, "wb", closefd=False) as out, \
+                    tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                for name in sorted(os.listdir(mnt)):
+                    tar.add(os.path.join(mnt, name), arcname=name, filter=_numeric_owner)
+            sc.umount2(mnt, sc.MNT_DETACH)
+            os.rmdir(mnt)
+            os._exit(0)
+        except BaseException as e:
+            os.write(2, f"pocketbox: export: {e}\n".encode())
+            os._exit(125)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise PocketboxError("export failed")
+
+
+def _numeric_owner(ti):
+    ti.uname = ti.gname = ""
+    return ti
+
+
+def history(store, name: str) -> list[dict]:
+    """`history`: newest first; a history entry that made a layer gets that layer's size."""
+    image = find_image(store, name)
+    config = json.loads(store.read_blob(image["Id"]))
+    layers = list(image.get("Layers", []))
+    rows = []
+    for h in config.get("history") or []:
+        size = 0
+        if not h.get("empty_layer") and layers:
+            size = int(layers.pop(0).get("Size", 0))
+        rows.append({"Created": h.get("created", ""), "CreatedBy": h.get("created_by", ""), "Size": size,
+                     "Comment": h.get("comment", "")})
+    rows.reverse()
+    for i, row in enumerate(rows):
+        row["Id"] = image["Id"] if i == 0 else "<missing>"
+    return rows
+
+
+def tag(store, source: str, target: str) -> None:
+    record = find_image(store, source)
+    ref = reference.parse(target)
+    if ref.digest:
+        raise PocketboxError(f"refusing to create a tag with a digest reference: {target}")
+    register_image(store, record, ref, None)
+

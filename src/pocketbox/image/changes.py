@@ -1,0 +1,111 @@
+"""A container's changes, read from its overlay upper directory: `diff`, and the layer tar `commit` makes.
+
+The upper dir holds exactly what the container changed, in overlayfs form; turning it into an
+OCI layer is the inverse of image/unpack.py:
+    character device 0/0 named X        -> an empty file `.wh.X` (X was deleted)
+    xattr trusted.overlay.opaque=y on D  -> D, plus `D/.wh..wh..opq` (D replaced wholesale)
+    anything else                        -> itself, with owners, mode, mtime, xattrs, hardlinks
+overlayfs's own xattrs (trusted.overlay.*) never go into the tar."""
+import os
+import stat
+import tarfile
+
+from pocketbox.image.unpack import OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX
+
+OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
+
+
+def is_whiteout(st: os.stat_result) -> bool:
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def is_opaque(path: str) -> bool:
+    try:
+        return os.getxattr(path, OVERLAY_OPAQUE_XATTR, follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
+def _exists_below(lowers: list[str], rel: str) -> bool:
+    """Does the image (the lower layers, top first) have `rel`? Whiteouts and opaque dirs hide."""
+    parts = rel.split("/")
+    for lower in lowers:
+        path = os.path.join(lower, rel)
+        try:
+            st = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            # an opaque parent in this layer hides everything below
+            if any(is_opaque(os.path.join(lower, *parts[:i])) for i in range(1, len(parts))):
+                return False
+            continue
+        return not is_whiteout(st)
+    return False
+
+
+def diff(upper: str, lowers: list[str]) -> list[tuple[str, str]]:
+    """Docker's `diff`: (A|C|D, /path) for each change, parents before children."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(upper):
+        dirnames.sort()
+        rel_dir = os.path.relpath(dirpath, upper)
+        for name in sorted(dirnames + filenames):
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            st = os.lstat(os.path.join(dirpath, name))
+            if is_whiteout(st):
+                out.append(("D", "/" + rel))
+            elif _exists_below(lowers, rel):
+                out.append(("C", "/" + rel))
+            else:
+                out.append(("A", "/" + rel))
+    out.sort(key=lambda c: c[1])
+    return out
+
+
+def write_layer(upper: str, out) -> int:
+    """Write the OCI layer tar of `upper` to the binary file `out`; returns the entry count."""
+    links: dict[tuple[int, int], str] = {}
+    count = 0
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for dirpath, dirnames, filenames in os.walk(upper):
+            dirnames.sort()
+            rel_dir = os.path.relpath(dirpath, upper)
+            for name in sorted(dirnames + filenames):
+                path = os.path.join(dirpath, name)
+                rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+                st = os.lstat(path)
+                if is_whiteout(st):
+                    ti = tarfile.TarInfo(f"{rel_dir}/{WHITEOUT_PREFIX}{name}" if rel_dir != "." else WHITEOUT_PREFIX + name)
+                    ti.mtime = int(st.st_mtime)
+                    tar.addfile(ti)
+                    count += 1
+                    continue
+                ti = tar.gettarinfo(path, arcname=rel)
+                ti.uname = ti.gname = ""
+                ti.mtime = st.st_mtime
+                if ti.isreg() and st.st_nlink > 1:
+                    key = (st.st_dev, st.st_ino)
+                    if key in links:  # a second name of the same file: a hardlink entry
+                        ti.type, ti.linkname, ti.size = tarfile.LNKTYPE, links[key], 0
+                    else:
+                        links[key] = rel
+                xattrs = {}
+                try:
+                    for key in os.listxattr(path, follow_symlinks=False):
+                        if not key.startswith(OVERLAY_XATTR_PREFIXES):
+                            value = os.getxattr(path, key, follow_symlinks=False)
+                            xattrs["SCHILY.xattr." + key] = value.decode("utf-8", "surrogateescape")
+                except OSError:
+                    pass
+                ti.pax_headers = xattrs
+                if ti.isreg():
+                    with open(path, "rb") as f:
+                        tar.addfile(ti, f)
+                else:
+                    tar.addfile(ti)
+                count += 1
+                if stat.S_ISDIR(st.st_mode) and is_opaque(path):
+                    marker = tarfile.TarInfo(f"{rel}/{OPAQUE_MARKER}")
+                    marker.mtime = int(st.st_mtime)
+                    tar.addfile(marker)
+                    count += 1
+    return count
