@@ -32,6 +32,7 @@ class Proxy(_Server):
         self.cuts = 0
         self.blob_bytes_sent = 0
         self.paths: list[str] = []
+        self.requests: list[tuple[str, str]] = []
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -46,14 +47,28 @@ class Proxy(_Server):
             def do_GET(self):
                 self._forward("GET")
 
+            def do_POST(self):
+                self._forward("POST")
+
+            def do_PUT(self):
+                self._forward("PUT")
+
+            def do_PATCH(self):
+                self._forward("PATCH")
+
             def _forward(self, method):
                 proxy.paths.append(self.path)
+                proxy.requests.append((method, self.path))
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) \
+                    if method in ("POST", "PUT", "PATCH") else None
                 conn = http.client.HTTPConnection(proxy.upstream, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                conn.request(method, self.path, headers=headers)
+                conn.request(method, self.path, body=body, headers=headers)
                 r = conn.getresponse()
                 self.send_response(r.status)
                 for k, v in r.getheaders():
+                    if k.lower() == "location" and v.startswith(f"http://{proxy.upstream}"):
+                        v = v.replace(proxy.upstream, proxy.host)  # keep uploads going through us
                     if k.lower() not in ("connection", "transfer-encoding"):
                         self.send_header(k, v)
                 self.send_header("Connection", "close")

@@ -522,3 +522,13 @@ container.add_command(container_inspect)
 container.add_command(container_prune)
 for command in (start, stop, restart, kill, wait, pause, unpause, attach, logs, exec_):
     container.add_command(command)
+
+
+def _register_share_commands() -> None:
+    from pocketbox.cli import share_commands
+
+    for command in (share_commands.commit, share_commands.export, share_commands.diff):
+        container.add_command(command)
+
+
+_register_share_commands()

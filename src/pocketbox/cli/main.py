@@ -44,8 +44,8 @@ def image():
 
 
 def main(argv=None) -> None:
-    from pocketbox.cli import (container_commands, image_commands, system_commands,  # noqa: F401  (registers)
-                               volume_commands)
+    from pocketbox.cli import (container_commands, image_commands, share_commands,  # noqa: F401  (registers)
+                               system_commands, volume_commands)
 
     try:
         rv = cli.main(args=argv, prog_name="pocketbox", standalone_mode=False)

@@ -143,7 +143,7 @@ def _arch() -> str:
 def commit(engine: Containers, ref: str, target: str | None, message: str = "", author: str = "",
            changes: list[str] | None = None, pause: bool = True) -> str:
     """`commit`: a new image = the container's image + its changes as one layer."""
-    from pocketbox.image.changes import write_layer
+    from pocketbox.image.changes import mount_points, write_layer
     from pocketbox.runtime.cgroups import ContainerCgroup
 
     record = engine.find(ref)
@@ -161,7 +161,8 @@ def commit(engine: Containers, ref: str, target: str | None, message: str = "", 
         cgroup.freeze()
     try:
         diff_id, digest, size, path = _write_gzip_layer(
-            store, lambda out: write_layer(str(engine.dir(record["Id"]) / "upper"), out))
+            store, lambda out: write_layer(str(engine.dir(record["Id"]) / "upper"), out, mount_points(record),
+                                           record["GraphDriver"]["Data"]["LowerDir"].split(":")))
     finally:
         if running and pause:
             cgroup.thaw()

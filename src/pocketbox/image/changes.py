@@ -42,7 +42,28 @@ def _exists_below(lowers: list[str], rel: str) -> bool:
     return False
 
 
-def diff(upper: str, lowers: list[str]) -> list[tuple[str, str]]:
+# files the runtime bind-mounts over: their empty placeholders in the upper dir are not changes
+ETC_MOUNTS = ("etc/hostname", "etc/hosts", "etc/resolv.conf")
+
+
+def _placeholder(path: str, st: os.stat_result, rel: str, mountpoints: set[str], lowers: list[str]) -> bool:
+    """An empty file or directory the runtime made only to mount something on (Docker keeps these
+    in its init layer, so they are neither in `diff` nor in a commit)."""
+    if rel not in mountpoints:
+        return False
+    empty = (stat.S_ISREG(st.st_mode) and st.st_size == 0) or (stat.S_ISDIR(st.st_mode) and not os.listdir(path))
+    return empty and not _exists_below(lowers, rel)
+
+
+def mount_points(record: dict) -> set[str]:
+    """Destinations (relative) of a container's mounts, and the /etc files pocketbox binds."""
+    from pocketbox.engine.spec import default_mounts
+
+    dests = {m["destination"] for m in default_mounts("", [])} | {m["Destination"] for m in record.get("Mounts", [])}
+    return {d.strip("/") for d in dests} | set(ETC_MOUNTS)
+
+
+def diff(upper: str, lowers: list[str], mountpoints: set[str] = frozenset()) -> list[tuple[str, str]]:
     """Docker's `diff`: (A|C|D, /path) for each change, parents before children."""
     out = []
     for dirpath, dirnames, filenames in os.walk(upper):
@@ -51,6 +72,8 @@ def diff(upper: str, lowers: list[str]) -> list[tuple[str, str]]:
         for name in sorted(dirnames + filenames):
             rel = name if rel_dir == "." else f"{rel_dir}/{name}"
             st = os.lstat(os.path.join(dirpath, name))
+            if _placeholder(os.path.join(dirpath, name), st, rel, mountpoints, lowers):
+                continue
             if is_whiteout(st):
                 out.append(("D", "/" + rel))
             elif _exists_below(lowers, rel):
@@ -61,7 +84,7 @@ def diff(upper: str, lowers: list[str]) -> list[tuple[str, str]]:
     return out
 
 
-def write_layer(upper: str, out) -> int:
+def write_layer(upper: str, out, mountpoints: set[str] = frozenset(), lowers: list[str] = ()) -> int:
     """Write the OCI layer tar of `upper` to the binary file `out`; returns the entry count."""
     links: dict[tuple[int, int], str] = {}
     count = 0
@@ -73,6 +96,8 @@ def write_layer(upper: str, out) -> int:
                 path = os.path.join(dirpath, name)
                 rel = name if rel_dir == "." else f"{rel_dir}/{name}"
                 st = os.lstat(path)
+                if _placeholder(path, st, rel, mountpoints, list(lowers)):
+                    continue
                 if is_whiteout(st):
                     ti = tarfile.TarInfo(f"{rel_dir}/{WHITEOUT_PREFIX}{name}" if rel_dir != "." else WHITEOUT_PREFIX + name)
                     ti.mtime = int(st.st_mtime)

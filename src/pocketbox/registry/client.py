@@ -59,13 +59,16 @@ class Registry:
     def _url(self, scheme: str, path: str) -> str:
         return f"{scheme}://{self.host}{path}"
 
-    def _send(self, method: str, path: str, headers: dict, auth_header: str | None) -> http.Response:
+    def _send(self, method: str, path: str, headers: dict, auth_header: str | None, body: bytes | None = None) -> http.Response:
+        url = path if "://" in path else None
         if self.scheme:
-            return http.request(method, self._url(self.scheme, path), headers, auth_header, on_event=self.on_event)
+            return http.request(method, url or self._url(self.scheme, path), headers, auth_header,
+                                on_event=self.on_event, body=body)
         errors = []
         for scheme in self.schemes:
             try:
-                r = http.request(method, self._url(scheme, path), headers, auth_header, on_event=self.on_event)
+                r = http.request(method, url or self._url(scheme, path), headers, auth_header, on_event=self.on_event,
+                                 body=body)
             except (ssl.SSLError, ConnectionRefusedError, OSError) as e:
                 errors.append(f"{scheme}: {e}")
                 continue
@@ -83,10 +86,13 @@ class Registry:
             return auth.basic_header(*self.tokens.credentials)
         return None
 
-    def request(self, method: str, path: str, headers: dict | None = None, scope: str | None = None) -> http.Response:
-        """Send with the right credentials; on 401 learn the challenge and try once more."""
+    def request(self, method: str, path: str, headers: dict | None = None, scope: str | None = None,
+                body: bytes | None = None) -> http.Response:
+        """Send with the right credentials; on 401 learn the challenge and try once more.
+
+        `path` may also be a full URL on this registry (an upload's Location)."""
         headers = headers or {}
-        r = self._send(method, path, headers, self._auth_for(scope))
+        r = self._send(method, path, headers, self._auth_for(scope), body)
         if r.status != 401:
             return r
         challenge = r.headers.get("www-authenticate", "")
@@ -103,7 +109,7 @@ class Registry:
         elif not self.tokens.credentials:
             raise RegistryError(f"registry {self.domain} requires authentication: run `pocketbox login {self.domain}` first")
         self._challenge = (kind, params)
-        r = self._send(method, path, headers, self._auth_for(scope))
+        r = self._send(method, path, headers, self._auth_for(scope), body)
         if r.status == 401:
             r.close()
             raise RegistryError(f"unauthorized: registry {self.domain} refused access (status 401); "

@@ -46,19 +46,19 @@ def _connect(url: str):
     raise RegistryError(f"unsupported URL scheme in {url!r}")
 
 
-def _once(method: str, url: str, headers: dict) -> Response:
+def _once(method: str, url: str, headers: dict, body: bytes | None = None) -> Response:
     conn = _connect(url)
     u = urlsplit(url)
     path = u.path or "/"
     if u.query:
         path += "?" + u.query
-    conn.request(method, path, headers={"User-Agent": USER_AGENT, **headers})
+    conn.request(method, path, body=body, headers={"User-Agent": USER_AGENT, **headers})
     r = conn.getresponse()
     return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, url, r)
 
 
 def request(method: str, url: str, headers: dict | None = None, auth: str | None = None,
-            retries: int = 4, on_event=None) -> Response:
+            retries: int = 4, on_event=None, body: bytes | None = None) -> Response:
     """One request: follow redirects (Authorization only to the first origin), retry 429/5xx.
 
     `on_event(method, url, status)` is told about every exchange (for --explain and progress)."""
@@ -72,7 +72,7 @@ def request(method: str, url: str, headers: dict | None = None, auth: str | None
             if auth and _origin(target) == first_origin:
                 h["Authorization"] = auth
             try:
-                r = _once(method, target, h)
+                r = _once(method, target, h, body)
             except (ConnectionResetError, ConnectionAbortedError, socket.timeout, http.client.HTTPException):
                 if attempt == retries:
                     raise
