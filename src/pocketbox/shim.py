@@ -233,7 +233,11 @@ class Supervisor:
             pass
         from pocketbox.errors import PocketboxError
 
-        self.record = self.engine.update(self.cid, lambda r: r["State"].update(ShimPid=0, Restarting=False))
+        def closing(r):
+            if r["State"]["Status"] == "restarting":  # a stop arrived during the restart delay
+                r["State"]["Status"] = "exited"
+            r["State"].update(ShimPid=0, Restarting=False)
+        self.record = self.engine.update(self.cid, closing)
         if self.record and self.record["HostConfig"].get("AutoRemove"):
             try:
                 self.engine.remove(self.cid, force=True, volumes=True)
