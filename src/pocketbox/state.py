@@ -55,3 +55,15 @@ def read_json(path: Path, default=None):
             return json.load(f)
     except FileNotFoundError:
         return default
+
+
+def disk_usage(path) -> int:
+    """Bytes a tree takes on disk (allocated blocks, as `du` counts), 0 if it is gone."""
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_blocks * 512
+            except OSError:
+                pass
+    return total

@@ -176,3 +176,22 @@ def test_export_import_and_tag(pb, busybox, tmp_path):
     assert inspect(pb, "moving:latest")["Id"] == inspect(pb, busybox)["Id"]
     assert "imported" in pb("images").stdout
     pb("rm", "src")
+
+
+def test_large_layers_are_pushed_in_chunks(pb, busybox, test_images):
+    proxy = Proxy(test_images.host)
+    try:
+        pb("run", "--name", "big", busybox, "sh", "-c", "head -c 12000000 /dev/urandom > /random")
+        ref = f"{proxy.host}/chunks/big:v1"
+        pb("commit", "big", ref)
+        pb("push", ref)
+        patches = [p for m, p in proxy.requests if m == "PATCH"]
+        assert len(patches) >= 2        # 12 MB of random data in 5 MB chunks
+        size = os.path.getsize(pb.root / "blobs/sha256" / inspect(pb, ref)["Layers"][-1]["Digest"][7:])
+        pb("rmi", ref)
+        pb("pull", ref)
+        assert inspect(pb, ref)["Layers"][-1]["CompressedSize"] == size
+        assert pb("run", "--rm", ref, "sh", "-c", "wc -c < /random").stdout.strip() == "12000000"
+    finally:
+        proxy.stop()
+    pb("rm", "big")

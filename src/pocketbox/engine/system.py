@@ -7,6 +7,7 @@ import platform
 from pocketbox import __version__
 from pocketbox.engine.containers import Containers
 from pocketbox.engine.volumes import Volumes
+from pocketbox.state import disk_usage as tree_size
 
 OCI_VERSION = "1.0.2"
 
@@ -108,17 +109,6 @@ def version() -> dict:
     }
 
 
-def _tree_size(path) -> int:
-    total = 0
-    for dirpath, _, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, f)).st_blocks * 512
-            except OSError:
-                pass
-    return total
-
-
 def disk_usage(engine: Containers | None = None) -> list[dict]:
     """`system df`: images, containers and volumes: count, in use, size, reclaimable."""
     engine = engine or Containers()
@@ -133,7 +123,7 @@ def disk_usage(engine: Containers | None = None) -> list[dict]:
     needed = {layer["ChainID"] for img in images if img["Id"] in used_images for layer in img.get("Layers", [])}
     images_size = sum(layer_size.values())
     images_reclaim = sum(size for chain, size in layer_size.items() if chain not in needed)
-    sizes = {c["Id"]: _tree_size(engine.dir(c["Id"]) / "upper") for c in containers}
+    sizes = {c["Id"]: tree_size(engine.dir(c["Id"]) / "upper") for c in containers}
     running = [c for c in containers if c["State"]["Status"] in ("running", "paused", "restarting")]
     volumes = Volumes(store.root)
     vols = volumes.all()
@@ -155,7 +145,7 @@ def prune(all_images: bool, volumes: bool, engine: Containers | None = None) -> 
     from pocketbox.engine.images import prune_images
 
     engine = engine or Containers()
-    before = {c["Id"]: _tree_size(engine.dir(c["Id"])) for c in engine.all()
+    before = {c["Id"]: tree_size(engine.dir(c["Id"])) for c in engine.all()
               if c["State"]["Status"] in ("exited", "created", "dead")}
     removed_containers = engine.prune()
     freed = sum(before.get(c, 0) for c in removed_containers)

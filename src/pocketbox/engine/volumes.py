@@ -12,7 +12,7 @@ import shutil
 import time
 
 from pocketbox.errors import Conflict, NotFound, PocketboxError
-from pocketbox.state import ensure_dir, read_json, state_root, write_json_atomic
+from pocketbox.state import disk_usage, ensure_dir, read_json, state_root, write_json_atomic
 
 NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")
 
@@ -97,14 +97,7 @@ class Volumes:
         shutil.rmtree(self.path(name))
 
     def size(self, name: str) -> int:
-        total = 0
-        for dirpath, _, files in os.walk(self.path(name) / "_data"):
-            for f in files:
-                try:
-                    total += os.lstat(os.path.join(dirpath, f)).st_blocks * 512
-                except OSError:
-                    pass
-        return total
+        return disk_usage(self.path(name) / "_data")
 
     def prune(self, containers, all_volumes: bool = False) -> tuple[list[str], int]:
         """Remove unused volumes: anonymous ones, or all with `all_volumes` (Docker 23+ rules)."""
