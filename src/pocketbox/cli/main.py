@@ -35,7 +35,10 @@ def needs_root(f):
 def cli():
     """pocketbox: a small container runtime that does what Docker does, in readable Python.
 
-    State lives in /var/lib/pocketbox ($POCKETBOX_ROOT moves it)."""
+    State lives in /var/lib/pocketbox ($POCKETBOX_ROOT moves it).
+
+    Teaching mode: `pocketbox --explain COMMAND ...` (or --explain=json, or POCKETBOX_EXPLAIN=1)
+    prints on stderr each real act pocketbox performs, as it happens."""
 
 
 @cli.group(context_settings=CONTEXT)
@@ -43,11 +46,26 @@ def image():
     """Manage images."""
 
 
+def _take_explain(argv: list[str]) -> list[str]:
+    """The global --explain[=json] stands before the command; take it out before click parses."""
+    from pocketbox import explain
+
+    rest = list(argv)
+    while rest and rest[0].startswith("--explain"):
+        option = rest.pop(0)
+        if option not in ("--explain", "--explain=text", "--explain=json"):
+            raise click.UsageError(f"unknown value in {option!r}: use --explain or --explain=json")
+        explain.enable("json" if option.endswith("=json") else "text")
+    explain.from_environment() if not explain.enabled() else None
+    return rest
+
+
 def main(argv=None) -> None:
     from pocketbox.cli import (container_commands, image_commands, share_commands,  # noqa: F401  (registers)
                                system_commands, volume_commands)
 
     try:
+        argv = _take_explain(sys.argv[1:] if argv is None else argv)
         rv = cli.main(args=argv, prog_name="pocketbox", standalone_mode=False)
     except SystemExit as e:  # commands end with sys.exit(code)
         _exit(e.code if isinstance(e.code, int) else (0 if e.code is None else 1))

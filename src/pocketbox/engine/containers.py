@@ -182,6 +182,10 @@ class Containers:
             write_json_atomic(cdir / "config.json", bundle, mode=0o600, durable=False)
             record = self._record(cid, name, o, image, args, bundle, mount_records, lowers, memory, swap, cpus,
                                   no_new_privs)
+            from pocketbox import explain
+
+            explain.emit("container", f"container {cid[:12]} ({name}) created: OCI bundle {cdir}/config.json, "
+                         f"writable layer {cdir}/upper", "write config.json (runtime-spec 1.0)", "")
             record["HostConfig"]["RestartPolicy"] = restart
             record["RestartCount"] = 0
             self.save(record)
@@ -367,6 +371,10 @@ class Containers:
         with self.lock(cid):
             shutil.rmtree(self.dir(cid), ignore_errors=True)
             self._release_name(record["Name"].lstrip("/"), cid)
+        from pocketbox import explain
+
+        explain.report("cleanup", thing=f"container {cid[:12]}: its record, bundle and writable layer",
+                       act=f"rm -r {self.dir(cid)}")
         if volumes:
             from pocketbox.engine.volumes import Volumes
 

@@ -92,6 +92,9 @@ class Lifecycle:
             time.sleep(0.02)
         if process_alive(state["Pid"], state.get("PidStartTime")):
             cgroup.kill_all()
+            from pocketbox import explain
+
+            explain.report("signal", signal="SIGKILL (the timeout passed) to every process of the cgroup", pid=state["Pid"])
         return self.wait_exited(record["Id"])
 
     def wait_exited(self, cid: str, timeout: float | None = 15) -> dict:
@@ -116,10 +119,13 @@ class Lifecycle:
         return record
 
     def _signal(self, record: dict, signum: int) -> None:
+        from pocketbox import explain
+
         state = record["State"]
         if process_alive(state["Pid"], state.get("PidStartTime")):
             try:
                 os.kill(state["Pid"], signum)
+                explain.report("signal", signal=signals.Signals(signum).name, pid=state["Pid"])
             except ProcessLookupError:
                 pass
 

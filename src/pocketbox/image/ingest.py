@@ -94,8 +94,15 @@ def _ingest_once(store, chain_id, diff_id, desc, opener, show, cancel) -> dict:
         info = {
             "ChainID": chain_id, "DiffID": diff_id, "Digest": blob.digest, "MediaType": media_type,
             "CompressedSize": blob.size, "Size": result.size, "Entries": result.entries,
+            "Whiteouts": result.whiteouts, "OpaqueDirs": result.opaque_dirs,
         }
         store.commit_layer(staged, chain_id, info)
+        from pocketbox import explain
+
+        explain.emit("layer", f"layer {blob.digest[7:19]} ({blob.size} bytes) checked (sha256 and DiffID) and "
+                     f"unpacked into {store.layer_dir(chain_id)}/diff: {result.entries} entries, "
+                     f"{result.whiteouts} whiteouts, {result.opaque_dirs} opaque dirs",
+                     "openat2(RESOLVE_IN_ROOT) for every entry; rename() into the store", "man 2 openat2")
         show(short, "Pull complete")
         return info
     except DigestMismatch:

@@ -9,6 +9,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from pocketbox import explain
 from pocketbox.errors import RegistryError
 from pocketbox.image import streams
 from pocketbox.image.records import image_record
@@ -55,6 +56,8 @@ def pull(ref: Reference, platform: Platform | None = None, progress=None, on_eve
         store.put_blob_bytes(body, digest)
         index_digest = digest
         desc = select_manifest(manifest, want)
+        explain.emit("image", f"the tag names a manifest list ({len(manifest.get('manifests', []))} entries): "
+                     f"chose {want}: {desc['digest']}", "", "")
         body, digest, manifest = registry.get_manifest(ref, desc["digest"])
         if manifest["mediaType"] in INDEX_TYPES:
             raise RegistryError("nested manifest lists are not supported")
@@ -64,6 +67,8 @@ def pull(ref: Reference, platform: Platform | None = None, progress=None, on_eve
         if layer.get("mediaType") not in LAYER_TYPES:
             raise RegistryError(f"unsupported layer media type {layer.get('mediaType')!r}")
         hex_of(layer.get("digest", ""))
+    explain.emit("image", f"manifest {digest}: config {config_desc.get('digest')}, {len(layers)} layers "
+                 f"({', '.join(layer['digest'][7:19] + ' ' + str(layer.get('size')) + ' B' for layer in layers)})", "", "")
     config_bytes = _fetch_small_blob(store, registry, ref, config_desc)
     try:
         config = json.loads(config_bytes)

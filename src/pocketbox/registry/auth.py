@@ -118,6 +118,11 @@ class TokenCache:
         # Expiry is counted on our clock from now: the token service's clock may be off.
         with self._lock:
             self._tokens[key] = (token, time.time() + expires_in - TOKEN_SKEW)
+        from pocketbox import explain
+
+        explain.emit("registry", f"got a Bearer token for {scope or 'the registry'} from {realm}, "
+                     f"{'with' if self.credentials else 'without'} credentials, valid {expires_in} s (reused until then)",
+                     f"GET {realm}?service=...&scope=...", "")
         return token
 
     def invalidate(self, params: dict, scope: str | None) -> None:

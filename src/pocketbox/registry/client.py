@@ -8,6 +8,7 @@ import ipaddress
 import os
 import ssl
 
+from pocketbox import explain
 from pocketbox.errors import DigestMismatch, NotFound, RegistryError
 from pocketbox.reference import DEFAULT_DOMAIN, SHA256_DIGEST, Reference
 from pocketbox.registry import auth, http
@@ -15,6 +16,10 @@ from pocketbox.registry.manifest import ACCEPT, parse_manifest
 
 DOCKER_HUB_API = "registry-1.docker.io"
 MAX_MANIFEST_BYTES = 4 << 20
+
+
+def _explain_http(method: str, url: str, status: int) -> None:
+    explain.emit("registry", f"{method} {url} answered {status}", f"HTTP/1.1 {method}", "")
 
 
 def _is_loopback(host: str) -> bool:
@@ -38,7 +43,7 @@ class Registry:
 
     def __init__(self, domain: str, on_event=None):
         self.domain = domain
-        self.on_event = on_event
+        self.on_event = on_event or _explain_http
         mirror = os.environ.get("POCKETBOX_REGISTRY_MIRROR", "").rstrip("/")
         if domain == DEFAULT_DOMAIN and mirror:
             if "://" not in mirror:
@@ -101,6 +106,7 @@ class Registry:
         if not challenge:
             raise RegistryError(f"registry {self.host} answered 401 without a WWW-Authenticate challenge")
         kind, params = auth.parse_challenge(challenge)
+        explain.emit("registry", f"the registry wants {kind.capitalize()} auth: {challenge}", "WWW-Authenticate", "")
         if kind not in ("bearer", "basic"):
             raise RegistryError(f"registry {self.host} asks for unsupported auth scheme {kind!r}")
         if kind == "bearer":

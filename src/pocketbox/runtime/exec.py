@@ -11,7 +11,7 @@
 import json
 import os
 
-from pocketbox import syscalls as sc
+from pocketbox import explain, syscalls as sc
 from pocketbox.errors import PocketboxError
 from pocketbox.runtime import init
 
@@ -26,11 +26,12 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False) -
     terminal = bool(process.get("terminal"))
     if terminal:
         import termios  # noqa: F401  (imported now: after setns(mnt) the host's library is gone)
-    ns_fds = []
+    ns_fds, names = [], []
     for name, flag in NAMESPACE_ORDER:
         theirs, ours = f"/proc/{pid}/ns/{name}", f"/proc/self/ns/{name}"
         if os.stat(theirs).st_ino != os.stat(ours).st_ino:  # --network host shares ours: nothing to join
             ns_fds.append((os.open(theirs, os.O_RDONLY | os.O_CLOEXEC), flag))
+            names.append(name)
     err_r, err_w = os.pipe()
     parent_sock, child_sock = socket.socketpair() if terminal else (None, None)
     child = os.fork()
@@ -47,9 +48,11 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False) -
             for path in cgroup_paths.values():
                 with open(f"{path}/cgroup.procs", "w") as f:
                     f.write("0")
-            for fd, flag in ns_fds:
+                explain.report("cgroup", file=f"{path}/cgroup.procs", value="0 (this process)")
+            for (fd, flag), name in zip(ns_fds, names):
                 sc.setns(fd, flag)
                 os.close(fd)
+                explain.report("setns", namespace=name, pid=pid)
             grandchild = os.fork()
             if grandchild == 0:
                 _become(process, err_w, child_sock)
@@ -105,12 +108,12 @@ def _become(process: dict, err_w: int, console_sock) -> None:
         else:
             os.setsid()
         cwd = process.get("cwd", "/")
-        init._switch_user(process, lambda *a, **k: None)
+        init._switch_user(process, explain.report)
         try:
             os.chdir(cwd)
         except OSError as e:
             raise init.InitError(f"cannot chdir to {cwd!r}: {e.strerror}", 126) from None
-        init._exec(process, err_w)
+        init._exec(process, err_w, explain.report)
     except init.InitError as e:
         init._fail(err_w, str(e), e.code)
     except BaseException as e:

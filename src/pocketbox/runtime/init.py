@@ -8,7 +8,7 @@ import json
 import os
 import struct
 
-from pocketbox import syscalls as sc
+from pocketbox import explain, syscalls as sc
 from pocketbox.runtime import capabilities, rootfs
 
 NAMESPACE_FLAGS = {"mount": sc.CLONE_NEWNS, "uts": sc.CLONE_NEWUTS, "ipc": sc.CLONE_NEWIPC,
@@ -29,19 +29,15 @@ class InitError(Exception):
         self.code = code
 
 
-def _report_noop(*a, **k):
-    pass
-
-
-def container_init(spec: dict, bundle: str, go_fd: int, err_fd: int, console_sock,
-                   report=_report_noop) -> None:
+def container_init(spec: dict, bundle: str, go_fd: int, err_fd: int, console_sock, report=None) -> None:
     """Never returns: execs the container's command, or writes the failure to err_fd and exits."""
     try:
         if os.read(go_fd, 1) != b"g":  # the parent has put us into the cgroup first
             os._exit(125)
         os.close(go_fd)
+        report = report or explain.report
         _setup(spec, bundle, console_sock, report)
-        _exec(spec["process"], err_fd)
+        _exec(spec["process"], err_fd, report)
     except InitError as e:
         _fail(err_fd, str(e), e.code)
     except OSError as e:
@@ -173,10 +169,11 @@ def find_executable(name: str, path_env: str) -> str:
     raise InitError(f'exec: "{name}": executable file not found in $PATH', 127)
 
 
-def _exec(process: dict, err_fd: int) -> None:
+def _exec(process: dict, err_fd: int, report=None) -> None:
     args = process["args"]
     env = dict(e.split("=", 1) for e in process.get("env", []) if "=" in e)
     path = find_executable(args[0], env.get("PATH", ""))
+    (report or explain.report)("execve", path=path, argv=args, env=process.get("env", []))
     os.closerange(3, err_fd)  # no fd of the runtime reaches the container (CVE-2024-21626)
     os.closerange(err_fd + 1, 1 << 16)
     try:

@@ -16,7 +16,7 @@ import os
 import signal
 from dataclasses import dataclass
 
-from pocketbox import syscalls as sc
+from pocketbox import explain, syscalls as sc
 from pocketbox.errors import PocketboxError
 from pocketbox.runtime.cgroups import ContainerCgroup, Limits
 from pocketbox.runtime.init import container_init
@@ -65,7 +65,7 @@ class Container:
         self.id = container_id
         with open(os.path.join(bundle, "config.json")) as f:
             self.spec = json.load(f)
-        self.report = report or (lambda *a, **k: None)
+        self.report = report or explain.report
         cpu_limited = bool(self.spec.get("linux", {}).get("resources", {}).get("cpu"))
         self.cgroup = ContainerCgroup(container_id, on_write=lambda p, v: self.report("cgroup", file=p, value=v),
                                       cpu=cpu_limited)
@@ -160,8 +160,10 @@ class Container:
                 signal.signal(s, h)
         code = exit_code(status)
         oom = self.cgroup.oom_killed()
-        self.cgroup.destroy()
         self.report("exit", code=code, oom_killed=oom)
+        self.cgroup.destroy()
+        self.report("cleanup", thing="the container's cgroup (every process in it is gone)",
+                    act="; ".join(f"rmdir({p})" for p in self.cgroup.paths.values()))
         return Exit(code, oom)
 
     def _forward(self, signum, frame) -> None:
