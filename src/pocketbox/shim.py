@@ -73,10 +73,10 @@ class Supervisor:
         except Exception as e:
             from pocketbox.engine.containers import now
 
-            code = getattr(e, "exit_code", 125)
-            self.engine.update(self.cid, lambda r: r["State"].update(Status="exited", ExitCode=code, Error=str(e),
+            code, error = getattr(e, "exit_code", 125), str(e)
+            self.engine.update(self.cid, lambda r: r["State"].update(Status="exited", ExitCode=code, Error=error,
                                                                       FinishedAt=now()))
-            os.write(ready_fd, json.dumps({"error": str(e), "code": code}).encode() + b"\n")
+            os.write(ready_fd, json.dumps({"error": error, "code": code}).encode() + b"\n")
             self._send_all(mux.frame(mux.EXIT, str(code).encode()))
             raise SystemExit(code)
         for fd in (null, out_w, err_w) + ((self.stdin_r,) if self.stdin_r else ()):
@@ -86,7 +86,7 @@ class Supervisor:
             self.stdin_w = self.container.console
         else:
             self.outputs = {out_r: "stdout", err_r: "stderr"}
-        from pocketbox.engine.containers import now, process_start_time
+        from pocketbox.engine.containers import now, process_start_time  # noqa: F811
 
         pid = self.container.pid
         started = process_start_time(pid)

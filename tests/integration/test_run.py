@@ -7,7 +7,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 
 from conftest import requires_root
 from pocketbox.runtime.cgroups import detect

@@ -6,11 +6,10 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-import pytest
 
 from conftest import pocketbox_argv, requires_root
 from helpers.proxies import Proxy
-from helpers.registry import RegistryProcess, skopeo_push
+from helpers.registry import RegistryProcess
 from helpers.tokenserver import PASSWORD, USER
 from test_pull import _tree
 

@@ -342,7 +342,8 @@ class Containers:
             container.start()
         except PocketboxError as e:
             os.close(null)
-            self.update(cid, lambda r: r["State"].update(Status="exited", ExitCode=e.exit_code, Error=str(e),
+            code, error = e.exit_code, str(e)
+            self.update(cid, lambda r: r["State"].update(Status="exited", ExitCode=code, Error=error,
                                                          FinishedAt=now()))
             raise
         started = process_start_time(container.pid)

@@ -6,7 +6,6 @@ store unpacks it again and checks its DiffID: the commit is the exact inverse of
 import hashlib
 import json
 import os
-import shlex
 import time
 
 from pocketbox import reference

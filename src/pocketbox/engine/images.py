@@ -4,7 +4,7 @@ Names live in repositories.json ("docker.io/library/debian:latest" -> image ID);
 loses its last name is "dangling" (<none>:<none>), as in Docker."""
 from pocketbox import reference
 from pocketbox.errors import Conflict, NotFound
-from pocketbox.image.store import Store, hex_of, remove_tree
+from pocketbox.image.store import Store, remove_tree
 from pocketbox.state import read_json
 
 IMAGES_LOCK = "images"
