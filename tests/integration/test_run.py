@@ -324,3 +324,4 @@ def test_debian_image(pb, debian_layout, test_images):
     lines = r.stdout.split()
     assert lines[0].startswith("12.") and lines[1] == "root" and lines[2] == "/usr/bin/apt"
     assert "Unable to find image" in r.stderr and "Pull complete" in r.stderr
+

@@ -37,6 +37,7 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False) -
     child = os.fork()
     if child == 0:
         try:
+            sc.prctl(sc.PR_SET_DUMPABLE, 0)  # inherited by the fork below: never dumpable inside the container
             os.close(err_r)
             if parent_sock:
                 parent_sock.close()
@@ -102,7 +103,6 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False) -
 def _become(process: dict, err_w: int, console_sock) -> None:
     """In the grandchild, inside every namespace: the same finishing steps as the container's init."""
     try:
-        sc.prctl(sc.PR_SET_DUMPABLE, 0)  # nothing in the container may ptrace or read us before exec
         if process.get("terminal"):
             init._stdio(process, console_sock)
         else:

@@ -32,6 +32,9 @@ class InitError(Exception):
 def container_init(spec: dict, bundle: str, go_fd: int, err_fd: int, console_sock, report=None) -> None:
     """Never returns: execs the container's command, or writes the failure to err_fd and exits."""
     try:
+        # Not dumpable until execve: nothing in the container may ptrace us or open
+        # /proc/1/exe (the host's python3) while pocketbox's own code still runs here.
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)
         if os.read(go_fd, 1) != b"g":  # the parent has put us into the cgroup first
             os._exit(125)
         os.close(go_fd)
