@@ -30,8 +30,11 @@ def short_path(dir_fd: int, name: str) -> str:
     return f"/proc/self/fd/{dir_fd}/{name}"
 
 
+MONITOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pocketbox-monitor")
+
+
 class Supervisor:
-    def __init__(self, cid: str, wait_attach: bool):
+    def __init__(self, cid: str, wait_attach: bool, listen_fd: int | None = None):
         from pocketbox.engine.containers import Containers
 
         self.engine = Containers()
@@ -43,15 +46,18 @@ class Supervisor:
         self.wait_attach = wait_attach
         self.clients: dict[socket.socket, mux.FrameReader] = {}
         self.log = LogWriter(os.path.join(self.dir, f"{cid}-json.log"))
-        self.dir_fd = os.open(self.dir, os.O_PATH | os.O_DIRECTORY)
-        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            os.unlink(socket_path(self.dir))
-        except FileNotFoundError:
-            pass
-        self.server.bind(short_path(self.dir_fd, SOCKET_NAME))
-        os.chmod(socket_path(self.dir), 0o600)
-        self.server.listen(8)
+        if listen_fd is not None:  # back from pocketbox-monitor: the socket it served
+            self.server = socket.socket(fileno=listen_fd)
+        else:
+            self.dir_fd = os.open(self.dir, os.O_PATH | os.O_DIRECTORY)
+            self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                os.unlink(socket_path(self.dir))
+            except FileNotFoundError:
+                pass
+            self.server.bind(short_path(self.dir_fd, SOCKET_NAME))
+            os.chmod(socket_path(self.dir), 0o600)
+            self.server.listen(8)
         self.stdin_w = self.stdin_r = None
         self.outputs: dict[int, str] = {}
 
@@ -92,11 +98,33 @@ class Supervisor:
         started = process_start_time(pid)
         self.engine.update(self.cid, lambda r: r["State"].update(
             Status="running", Running=True, Paused=False, Pid=pid, PidStartTime=started, StartedAt=now(),
-            ExitCode=0, Error="", OOMKilled=False, ShimPid=os.getpid(), StopRequested=False, Restarting=False))
+            ExitCode=0, Error="", OOMKilled=False, ShimPid=os.getpid(), ShimStartTime=process_start_time(os.getpid()),
+            StopRequested=False, Restarting=False))
         os.write(ready_fd, b"started\n")
         os.close(ready_fd)
 
     # --- the loop ----------------------------------------------------------------------------
+    def hand_over(self) -> None:
+        """Become pocketbox-monitor (C, ~1 MB) for as long as the container runs; it execs
+        `python -m pocketbox.shim --finish` with the wait status when the container exits."""
+        import sys
+
+        fds = {"--out": None, "--err": None}
+        outputs = list(self.outputs)
+        fds["--out"] = outputs[0]
+        fds["--err"] = outputs[1] if len(outputs) > 1 else -1
+        stdin = self.stdin_w if self.stdin_w is not None else -1
+        clients = [c.fileno() for c in self.clients]
+        for fd in [f for f in (fds["--out"], fds["--err"], stdin, self.server.fileno(), *clients) if f >= 0]:
+            os.set_inheritable(fd, True)
+        self.log.close()
+        argv = [MONITOR, "--pid", str(self.container.pid), "--out", str(fds["--out"]), "--err", str(fds["--err"]),
+                "--in", str(stdin), "--listen", str(self.server.fileno()), "--tty", "1" if self.tty else "0",
+                "--log", os.path.join(self.dir, f"{self.cid}-json.log"),
+                *[arg for fd in clients for arg in ("--client", str(fd))],
+                "--", sys.executable, "-m", "pocketbox.shim", "--finish", self.cid]
+        os.execv(MONITOR, argv)
+
     def serve(self) -> int:
         if not hasattr(self, "wake_r"):
             self.wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -246,24 +274,36 @@ class Supervisor:
 
 
 def main(argv: list[str]) -> int:
-    cid, ready_fd = argv[0], int(argv[1])
-    wait_attach = "--wait-attach" in argv[2:]
+    """Start mode: CID READY_FD [--wait-attach]. Finish mode (exec'd by pocketbox-monitor):
+    --finish CID WAIT_STATUS LISTEN_FD."""
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    sup = Supervisor(cid, wait_attach)
     code = 125
+    if argv[0] == "--finish":
+        from pocketbox.runtime.run import Container
+
+        cid, status, listen_fd = argv[1], int(argv[2]), int(argv[3])
+        sup = Supervisor(cid, False, listen_fd)
+        sup.container = Container(sup.dir, cid)
+        code = sup._finish(status)
+        restart = sup.restart_wanted(code)
+    else:
+        sup = Supervisor(argv[0], "--wait-attach" in argv[2:])
+        sup.start(int(argv[1]))
+        restart = True
     try:
-        sup.start(ready_fd)
-        delay = 0.1
-        while True:
-            code = sup.serve()
-            if not sup.restart_wanted(code):
-                break
-            sup.restart(delay)  # Docker's backoff: 100 ms, doubling, at most a minute
-            delay = min(delay * 2, 60.0)
-            record = sup.engine.load(cid)
-            if record is None or record["State"]["Status"] != "running":
-                break
+        while restart:
+            if argv[0] == "--finish":
+                count = (sup.record or {}).get("RestartCount", 0)
+                sup.restart(min(0.1 * 2 ** count, 60.0))  # Docker's backoff: 100 ms, doubling, at most a minute
+                record = sup.engine.load(sup.cid)
+                if record is None or record["State"]["Status"] != "running":
+                    break
+            if os.access(MONITOR, os.X_OK):
+                sup.hand_over()  # does not return
+            code = sup.serve()  # no monitor binary (an editable install without it): Python serves
+            restart = sup.restart_wanted(code)
+            argv = ["--finish"]
     finally:
         sup.close()
     return code

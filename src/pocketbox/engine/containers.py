@@ -89,9 +89,10 @@ class Containers:
     def refresh(self, record: dict) -> dict:
         """A record that says running whose process is gone (pocketbox was killed) becomes exited."""
         state = record["State"]
-        if state["Status"] == "restarting" and not process_alive(state.get("ShimPid", 0), None):
+        if state["Status"] == "restarting" and not process_alive(state.get("ShimPid", 0), state.get("ShimStartTime")):
             record = self.update(record["Id"], lambda r: r["State"].update(Status="exited", Restarting=False)) or record
-        elif state["Status"] in ("running", "paused") and not process_alive(state.get("Pid", 0), state.get("PidStartTime")):
+        elif state["Status"] in ("running", "paused") and not process_alive(state.get("Pid", 0), state.get("PidStartTime")) \
+                and not process_alive(state.get("ShimPid", 0), state.get("ShimStartTime")):  # a live supervisor records it
             def lost(r):
                 r["State"].update(Status="exited", Running=False, Paused=False, Pid=0, ExitCode=LOST_EXIT_CODE,
                                   FinishedAt=now(),

@@ -104,7 +104,7 @@ class Lifecycle:
             record = self.engine.find(cid)
             if not running(record) and not record["State"].get("ShimPid"):
                 return record
-            if not running(record) and not process_alive(record["State"]["ShimPid"], None):
+            if not running(record) and not process_alive(record["State"]["ShimPid"], record["State"].get("ShimStartTime")):
                 return record
             if deadline is not None and time.monotonic() > deadline:
                 raise PocketboxError(f"container {cid[:12]} did not record its exit in time")
