@@ -6,15 +6,18 @@ import time
 import click
 
 from pocketbox.cli.format import human_duration, parse_time, table
-from pocketbox.cli.main import CONTEXT, cli, needs_root
+from pocketbox.cli.main import CONTEXT, LazyGroup, cli, needs_root
 from pocketbox.errors import PocketboxError
 
 RUN_CONTEXT = {**CONTEXT, "allow_interspersed_args": False}
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=LazyGroup, context_settings=CONTEXT)
 def container():
     """Manage containers."""
+
+
+container.lazy = {n: ("share_commands",) for n in ("commit", "export", "diff")}
 
 
 @click.command(context_settings=RUN_CONTEXT)
@@ -522,13 +525,3 @@ container.add_command(container_inspect)
 container.add_command(container_prune)
 for command in (start, stop, restart, kill, wait, pause, unpause, attach, logs, exec_):
     container.add_command(command)
-
-
-def _register_share_commands() -> None:
-    from pocketbox.cli import share_commands
-
-    for command in (share_commands.commit, share_commands.export, share_commands.diff):
-        container.add_command(command)
-
-
-_register_share_commands()

@@ -3,6 +3,7 @@
 Errors: the engine raises PocketboxError (one line, an exit code); usage errors exit 125 as
 Docker's CLI does; no traceback reaches the user."""
 import functools
+import importlib
 import os
 import sys
 
@@ -29,7 +30,42 @@ def needs_root(f):
     return wrapper
 
 
-@click.group(context_settings=CONTEXT)
+class LazyGroup(click.Group):
+    """A group whose commands live in other modules, imported only when one of them is used:
+    `pocketbox exec` does not pay for the image or volume commands (start-up time counts)."""
+
+    def __init__(self, *args, lazy: dict[str, list[str]] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy or {}
+
+    @staticmethod
+    def _load(modules) -> None:
+        for m in modules:
+            importlib.import_module(f"pocketbox.cli.{m}")
+
+    def get_command(self, ctx, name):
+        if name not in self.commands and name in self.lazy:
+            self._load(self.lazy[name])
+        return super().get_command(ctx, name)
+
+    def list_commands(self, ctx):
+        self._load(sorted({m for modules in self.lazy.values() for m in modules}))
+        return super().list_commands(ctx)
+
+
+IMAGES, CONTAINERS, SHARE, SYSTEM, VOLUMES = ("image_commands",), ("container_commands",), ("share_commands",), \
+    ("system_commands",), ("volume_commands",)
+TOP_LEVEL = {
+    **{n: IMAGES for n in ("pull", "images", "rmi", "load", "save", "login", "logout")},
+    **{n: CONTAINERS for n in ("run", "ps", "rm", "inspect", "start", "stop", "restart", "kill", "wait", "pause",
+                               "unpause", "attach", "logs", "exec")},
+    **{n: SHARE for n in ("tag", "commit", "push", "export", "import", "history", "diff")},
+    **{n: SYSTEM for n in ("info", "version", "system")},
+    "volume": VOLUMES, "container": CONTAINERS + SHARE, "image": IMAGES + SHARE,
+}
+
+
+@click.group(cls=LazyGroup, lazy=TOP_LEVEL, context_settings=CONTEXT)
 @click.version_option(__version__, "-v", "--version", prog_name="pocketbox",
                       message="pocketbox version %(version)s")
 def cli():
@@ -41,9 +77,13 @@ def cli():
     prints on stderr each real act pocketbox performs, as it happens."""
 
 
-@cli.group(context_settings=CONTEXT)
+@cli.group(cls=LazyGroup, context_settings=CONTEXT)
 def image():
     """Manage images."""
+
+
+image.lazy = {n: IMAGES + SHARE for n in ("ls", "pull", "inspect", "rm", "prune", "load", "save", "tag", "push",
+                                          "import", "history")}
 
 
 def _take_explain(argv: list[str]) -> list[str]:
@@ -61,9 +101,6 @@ def _take_explain(argv: list[str]) -> list[str]:
 
 
 def main(argv=None) -> None:
-    from pocketbox.cli import (container_commands, image_commands, share_commands,  # noqa: F401  (registers)
-                               system_commands, volume_commands)
-
     try:
         argv = _take_explain(sys.argv[1:] if argv is None else argv)
         rv = cli.main(args=argv, prog_name="pocketbox", standalone_mode=False)

@@ -151,3 +151,13 @@ for command in (tag, commit, push, export, import_, history, diff):
     cli.add_command(command)
 for command in (tag, push, import_, history):
     image.add_command(command)
+
+
+def _add_to_container_group() -> None:
+    from pocketbox.cli.container_commands import container
+
+    for command in (commit, export, diff):
+        container.add_command(command)
+
+
+_add_to_container_group()

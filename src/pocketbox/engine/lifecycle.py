@@ -5,7 +5,6 @@ other verbs act on the container's PID 1 and cgroup, and read the record the sup
 foreground `run`) keeps."""
 import os
 import signal as signals
-import subprocess
 import sys
 import time
 
@@ -44,6 +43,8 @@ class Lifecycle:
         if running(record):
             return record, None
         cid = record["Id"]
+        import subprocess
+
         ready_r, ready_w = os.pipe()
         with open(self.engine.dir(cid) / "shim.log", "ab") as errlog:
             subprocess.Popen([sys.executable, "-m", "pocketbox.shim", cid, str(ready_w)]

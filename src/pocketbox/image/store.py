@@ -9,7 +9,6 @@
 
 A layer directory exists only once it is complete (rename is atomic), so an interrupted pull
 never leaves a half layer a run could use."""
-import hashlib
 import os
 import shutil
 
@@ -24,6 +23,8 @@ from pocketbox.state import ensure_dir, read_json, state_root, write_json_atomic
 
 def chain_ids(diff_ids: list[str]) -> list[str]:
     """ChainID(L0) = DiffID(L0); ChainID(L0..Ln) = sha256(ChainID(L0..Ln-1) + " " + DiffID(Ln))."""
+    import hashlib
+
     out: list[str] = []
     for d in diff_ids:
         out.append(d if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
@@ -76,6 +77,8 @@ class Store:
             raise NotFound(f"blob {digest} is not in the store") from None
 
     def put_blob_bytes(self, data: bytes, digest: str | None = None) -> str:
+        import hashlib
+
         got = "sha256:" + hashlib.sha256(data).hexdigest()
         if digest and digest != got:
             raise DigestMismatch(f"digest mismatch: expected {digest}, got {got}")

@@ -21,10 +21,9 @@ NAMESPACE_ORDER = [("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", s
 
 def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False) -> int:
     """Run `process` (OCI process object) in the container whose PID 1 is `pid`; returns its exit code."""
-    import socket
-
     terminal = bool(process.get("terminal"))
     if terminal:
+        import socket
         import termios  # noqa: F401  (imported now: after setns(mnt) the host's library is gone)
     ns_fds, names = [], []
     for name, flag in NAMESPACE_ORDER:
@@ -33,7 +32,7 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False) -
             ns_fds.append((os.open(theirs, os.O_RDONLY | os.O_CLOEXEC), flag))
             names.append(name)
     err_r, err_w = os.pipe()
-    parent_sock, child_sock = socket.socketpair() if terminal else (None, None)
+    parent_sock, child_sock = socket.socketpair() if terminal else (None, None)  # noqa: F821 (imported above)
     child = os.fork()
     if child == 0:
         try:
