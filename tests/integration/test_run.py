@@ -121,6 +121,10 @@ def test_process_settings(pb, busybox, tmp_path):
     r = pb("run", "--rm", "-u", "nosuchuser", busybox, "id", expect=125)
     assert "unable to find user nosuchuser" in r.stderr
     assert out(pb, "--entrypoint", "echo", busybox, "via", "entrypoint").strip() == "via entrypoint"
+    groups = out(pb, "-u", "nobody", "--group-add", "tty", "--group-add", "1234", busybox, "id", "-G").split()
+    assert groups == ["65534", "5", "1234"]
+    assert "unable to find group nosuchgroup" in pb("run", "--rm", "--group-add", "nosuchgroup", busybox, "true",
+                                                     expect=125).stderr
     assert out(pb, "--hostname", "myhost", busybox, "hostname").strip() == "myhost"
     assert out(pb, "--network", "host", busybox, "ls", "/sys/class/net").split() != ["lo"]
     assert out(pb, "--network", "none", busybox, "ls", "/sys/class/net").split() == ["lo"]

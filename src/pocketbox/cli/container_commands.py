@@ -34,6 +34,7 @@ container.lazy = {n: ("share_commands",) for n in ("commit", "export", "diff")}
 @click.option("--env-file", multiple=True, help="Read environment variables from a file.")
 @click.option("-w", "--workdir", help="Working directory inside the container.")
 @click.option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>]).")
+@click.option("--group-add", multiple=True, help="Add additional groups to join (name or GID).")
 @click.option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image.")
 @click.option("-h", "--hostname", help="Container host name.")
 @click.option("--network", "--net", default="bridge", show_default=True,
@@ -59,7 +60,8 @@ container.lazy = {n: ("share_commands",) for n in ("commit", "export", "diff")}
 @click.option("--restart", default="no", show_default=True,
               help="Restart policy: no, on-failure[:max-retries], always, unless-stopped.")
 @needs_root
-def run(image, command, name, remove, detach, interactive, tty, attach, env, env_file, workdir, user, entrypoint, hostname,
+def run(image, command, name, remove, detach, interactive, tty, attach, env, env_file, workdir, user, group_add, entrypoint,
+        hostname,
         network, volume, mounts, tmpfs, volumes_from, read_only, cap_add, cap_drop, privileged, security_opt, memory, memory_swap, cpus,
         cpu_shares, pids_limit, platform, pull, restart):
     """Create and run a new container from an image."""
@@ -72,7 +74,8 @@ def run(image, command, name, remove, detach, interactive, tty, attach, env, env
                       read_only=read_only, cap_add=list(cap_add), cap_drop=list(cap_drop), privileged=privileged,
                       security_opt=list(security_opt), memory=memory, memory_swap=memory_swap, cpus=cpus,
                       cpu_shares=cpu_shares, pids_limit=pids_limit, platform=platform, pull=pull,
-                      restart=restart, mounts=list(mounts), tmpfs=list(tmpfs), volumes_from=list(volumes_from))
+                      restart=restart, mounts=list(mounts), tmpfs=list(tmpfs), volumes_from=list(volumes_from),
+                      group_add=list(group_add))
     if tty and not sys.stdin.isatty() and interactive:
         raise PocketboxError("the input device is not a TTY")
     if detach and attach:

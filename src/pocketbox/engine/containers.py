@@ -149,7 +149,7 @@ class Containers:
             for d in ("rootfs", "upper", "work"):
                 os.mkdir(cdir / d, 0o755)
             lowers = [str(self.store.layer_dir(layer["ChainID"]) / "diff") for layer in reversed(image["Layers"])]
-            user = users.resolve(o.user, [str(cdir / "upper")] + lowers)
+            user = users.resolve(o.user, [str(cdir / "upper")] + lowers, o.group_add)
             hostname = o.hostname or (os.uname().nodename if o.network == "host" else cid[:12])
             self._write_etc_files(cdir, hostname, o.network)
             overlay = f"lowerdir={':'.join(lowers)},upperdir={cdir / 'upper'},workdir={cdir / 'work'}"
@@ -305,7 +305,7 @@ class Containers:
                       "FinishedAt": "0001-01-01T00:00:00Z"},
             "Image": image["Id"], "ImageName": o.image,
             "ImageLayers": [layer["ChainID"] for layer in image["Layers"]],
-            "Config": {"Hostname": bundle["hostname"], "User": o.user or "", "Tty": o.tty, "OpenStdin": o.interactive,
+            "Config": {"Hostname": bundle["hostname"], "User": o.user or "", "GroupAdd": o.group_add, "Tty": o.tty, "OpenStdin": o.interactive,
                        "AttachStdin": o.interactive, "Env": bundle["process"]["env"], "Cmd": o.command or None,
                        "Entrypoint": [o.entrypoint] if o.entrypoint else (image.get("Config") or {}).get("Entrypoint"),
                        "Image": o.image, "WorkingDir": bundle["process"]["cwd"],

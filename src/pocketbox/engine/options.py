@@ -45,6 +45,7 @@ class RunOptions:
     mounts: list[str] = field(default_factory=list)
     tmpfs: list[str] = field(default_factory=list)
     volumes_from: list[str] = field(default_factory=list)
+    group_add: list[str] = field(default_factory=list)
 
 
 def parse_bytes(text: str, what: str) -> int:

@@ -38,8 +38,9 @@ def _entries(text: str | None) -> list[list[str]]:
     return [line.split(":") for line in (text or "").splitlines() if line and not line.startswith("#")]
 
 
-def resolve(user: str | None, dirs: list[str]) -> User:
-    """uid[:gid] or name[:group]; missing names are a clear error (Docker's wording)."""
+def resolve(user: str | None, dirs: list[str], group_add: list[str] = ()) -> User:
+    """uid[:gid] or name[:group]; missing names are a clear error (Docker's wording).
+    `group_add` (--group-add) adds supplementary groups by name or number."""
     spec = user or "0"
     name, _, group = spec.partition(":")
     passwd = _entries(read_layered(dirs, "etc/passwd"))
@@ -65,5 +66,13 @@ def resolve(user: str | None, dirs: list[str]) -> User:
     username = entry[0] if entry else None
     extra = sorted({int(e[2]) for e in groups if len(e) >= 4 and username and username in e[3].split(",")
                     and int(e[2]) != gid})
+    for g in group_add:
+        if g.isdigit():
+            extra.append(int(g))
+            continue
+        found = next((e for e in groups if len(e) >= 3 and e[0] == g), None)
+        if found is None:
+            raise PocketboxError(f"unable to find group {g}: no matching entries in group file")
+        extra.append(int(found[2]))
     home = entry[5] if entry else "/"
-    return User(uid, gid, extra, home or "/")
+    return User(uid, gid, sorted(set(extra)), home or "/")
