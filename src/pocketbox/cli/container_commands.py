@@ -6,7 +6,7 @@ import time
 import click
 
 from pocketbox.cli.format import human_duration, parse_time, table
-from pocketbox.cli.main import CONTEXT, LazyGroup, cli, needs_root
+from pocketbox.cli.main import CONTEXT, LazyGroup, cli, for_each, needs_root
 from pocketbox.errors import PocketboxError
 
 RUN_CONTEXT = {**CONTEXT, "allow_interspersed_args": False}
@@ -227,19 +227,9 @@ def ps(all_, quiet, no_trunc, filters):
 def rm(containers, force, volumes):
     """Remove one or more containers."""
     from pocketbox.engine.containers import Containers
-    from pocketbox.errors import PocketboxError
 
     engine = Containers()
-    failed = False
-    for ref in containers:
-        try:
-            engine.remove(ref, force, volumes)
-            click.echo(ref)
-        except PocketboxError as e:
-            click.echo(f"pocketbox: {e}", err=True)
-            failed = True
-    if failed:
-        sys.exit(1)
+    for_each(containers, lambda ref: engine.remove(ref, force, volumes))
 
 
 @click.command(context_settings=CONTEXT)
@@ -321,20 +311,6 @@ def exec_(container, command, interactive, tty, detach, env, workdir, user):
     sys.exit(code)
 
 
-def _each(refs, action) -> None:
-    """Docker's multi-container verbs: act on each, print its name, exit 1 if any failed."""
-    failed = False
-    for ref in refs:
-        try:
-            action(ref)
-            click.echo(ref)
-        except PocketboxError as e:
-            click.echo(f"pocketbox: {e}", err=True)
-            failed = True
-    if failed:
-        sys.exit(1)
-
-
 @click.command(context_settings=CONTEXT)
 @click.argument("containers", nargs=-1, required=True)
 @click.option("-a", "--attach", "attach_", is_flag=True, help="Attach STDOUT/STDERR and forward signals.")
@@ -350,7 +326,7 @@ def start(containers, attach_, interactive):
             raise PocketboxError("you cannot start and attach multiple containers at once")
         record = life.engine.find(containers[0])
         sys.exit(_attach_and_start(life, record, interactive))
-    _each(containers, life.start)
+    for_each(containers, life.start)
 
 
 @click.command(context_settings=CONTEXT)
@@ -363,7 +339,7 @@ def stop(containers, timeout, sig):
     from pocketbox.engine.lifecycle import Lifecycle
 
     life = Lifecycle()
-    _each(containers, lambda ref: life.stop(ref, timeout, sig))
+    for_each(containers, lambda ref: life.stop(ref, timeout, sig))
 
 
 @click.command(context_settings=CONTEXT)
@@ -380,7 +356,7 @@ def restart(containers, timeout, sig):
     def again(ref):
         life.stop(ref, timeout, sig)
         life.start(ref)
-    _each(containers, again)
+    for_each(containers, again)
 
 
 @click.command(context_settings=CONTEXT)
@@ -392,7 +368,7 @@ def kill(containers, sig):
     from pocketbox.engine.lifecycle import Lifecycle
 
     life = Lifecycle()
-    _each(containers, lambda ref: life.kill(ref, sig))
+    for_each(containers, lambda ref: life.kill(ref, sig))
 
 
 @click.command(context_settings=CONTEXT)
@@ -403,38 +379,25 @@ def wait(containers):
     from pocketbox.engine.lifecycle import Lifecycle
 
     life = Lifecycle()
-    failed = False
-    for ref in containers:
-        try:
-            record = life.engine.find(ref)
-            click.echo(life.wait_exited(record["Id"], timeout=None)["State"]["ExitCode"])
-        except PocketboxError as e:
-            click.echo(f"pocketbox: {e}", err=True)
-            failed = True
-    if failed:
-        sys.exit(1)
+    for_each(containers, lambda ref: life.wait_exited(life.engine.find(ref)["Id"], timeout=None),
+             show=lambda record: record["State"]["ExitCode"])
 
 
-@click.command(context_settings=CONTEXT)
-@click.argument("containers", nargs=-1, required=True)
-@needs_root
-def pause(containers):
-    """Freeze all processes of one or more containers (the cgroup freezer)."""
-    from pocketbox.engine.lifecycle import Lifecycle
+def _freezer_command(name: str, paused: bool, doc: str):
+    """pause and unpause: the same act on the cgroup freezer, in two directions."""
+    @click.command(name, context_settings=CONTEXT, help=doc)
+    @click.argument("containers", nargs=-1, required=True)
+    @needs_root
+    def command(containers):
+        from pocketbox.engine.lifecycle import Lifecycle
 
-    life = Lifecycle()
-    _each(containers, lambda ref: life.pause(ref, True))
+        life = Lifecycle()
+        for_each(containers, lambda ref: life.pause(ref, paused))
+    return command
 
 
-@click.command(context_settings=CONTEXT)
-@click.argument("containers", nargs=-1, required=True)
-@needs_root
-def unpause(containers):
-    """Thaw all processes of one or more paused containers."""
-    from pocketbox.engine.lifecycle import Lifecycle
-
-    life = Lifecycle()
-    _each(containers, lambda ref: life.pause(ref, False))
+pause = _freezer_command("pause", True, "Freeze all processes of one or more containers (the cgroup freezer).")
+unpause = _freezer_command("unpause", False, "Thaw all processes of one or more paused containers.")
 
 
 @click.command(context_settings=CONTEXT)

@@ -19,6 +19,21 @@ def fail(message: str, code: int = 125) -> None:
     raise PocketboxError(message, code)
 
 
+def for_each(refs, action, show=None) -> None:
+    """Docker's multi-object verbs: act on each and print its name (or show(result)), one error
+    line per failure, exit 1 if any failed."""
+    failed = False
+    for ref in refs:
+        try:
+            result = action(ref)
+            click.echo(ref if show is None else show(result))
+        except PocketboxError as e:
+            click.echo(f"pocketbox: {e}", err=True)
+            failed = True
+    if failed:
+        sys.exit(1)
+
+
 def needs_root(f):
     """Commands that read or write the state root need root; say so before doing anything."""
     @functools.wraps(f)

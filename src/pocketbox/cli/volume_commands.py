@@ -5,7 +5,7 @@ import sys
 import click
 
 from pocketbox.cli.format import human_size, table
-from pocketbox.cli.main import CONTEXT, cli, needs_root
+from pocketbox.cli.main import CONTEXT, cli, for_each, needs_root
 from pocketbox.errors import PocketboxError
 
 
@@ -93,16 +93,8 @@ def rm(names, force):
     from pocketbox.engine.containers import Containers
     from pocketbox.engine.volumes import Volumes
 
-    volumes, engine, failed = Volumes(), Containers(), False
-    for n in names:
-        try:
-            volumes.remove(n, engine, force)
-            click.echo(n)
-        except PocketboxError as e:
-            click.echo(f"pocketbox: {e}", err=True)
-            failed = True
-    if failed:
-        sys.exit(1)
+    volumes, engine = Volumes(), Containers()
+    for_each(names, lambda n: volumes.remove(n, engine, force))
 
 
 @volume.command(context_settings=CONTEXT)
