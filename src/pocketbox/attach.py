@@ -4,7 +4,6 @@ Output frames go to stdout/stderr; stdin goes out as frames; SIGWINCH becomes a 
 Ctrl-P Ctrl-Q detaches and leaves the container running (Docker's default detach keys)."""
 import os
 import select
-import signal
 import socket
 import sys
 
@@ -36,17 +35,15 @@ def stream(sock: socket.socket, tty: bool, send_stdin: bool) -> int:
     """Relay until the container exits (returns its code) or the user detaches (returns DETACHED)."""
     stdin, stdout, stderr = sys.stdin.fileno(), sys.stdout.fileno(), sys.stderr.fileno()
     raw = tty and send_stdin and os.isatty(stdin)
-    saved = previous = None
     if raw:
-        import termios
-        import tty as ttymod
+        from pocketbox.runtime.tty import raw_terminal
 
-        saved = termios.tcgetattr(stdin)
-        ttymod.setraw(stdin, termios.TCSANOW)  # keep what was typed ahead
-        size = _winsize(stdin)
-        if size:
-            sock.sendall(mux.frame(mux.RESIZE, size))
-        previous = signal.signal(signal.SIGWINCH, lambda *a: _send_resize(sock, stdin))
+        with raw_terminal(stdin, lambda: _send_resize(sock, stdin)):
+            return _relay(sock, tty, send_stdin, stdin, stdout, stderr)
+    return _relay(sock, tty, send_stdin, stdin, stdout, stderr)
+
+
+def _relay(sock: socket.socket, tty: bool, send_stdin: bool, stdin: int, stdout: int, stderr: int) -> int:
     reader = mux.FrameReader()
     watch = [sock] + ([stdin] if send_stdin else [])
     pending = b""
@@ -83,11 +80,6 @@ def stream(sock: socket.socket, tty: bool, send_stdin: bool) -> int:
                 if data:
                     sock.sendall(mux.frame(mux.STDIN, data))
     finally:
-        if saved is not None:
-            import termios
-
-            termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
-            signal.signal(signal.SIGWINCH, previous)
         sock.close()
 
 

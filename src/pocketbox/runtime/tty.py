@@ -4,6 +4,7 @@ The container's pty comes from its own devpts (/dev/pts newinstance); we hold th
 Ctrl-C is just a byte here: the container's line discipline turns it into SIGINT for its
 foreground process, as on a real terminal."""
 import errno
+from contextlib import contextmanager, nullcontext
 import fcntl
 import os
 import select
@@ -21,18 +22,31 @@ def copy_winsize(src_fd: int, dst_fd: int) -> None:
         pass
 
 
+@contextmanager
+def raw_terminal(fd: int, on_resize):
+    """The user's terminal in raw mode (typed-ahead input kept), on_resize() now and at every
+    SIGWINCH; everything restored on the way out."""
+    saved = termios.tcgetattr(fd)
+    tty.setraw(fd, termios.TCSANOW)
+    on_resize()
+    previous = signal.signal(signal.SIGWINCH, lambda *a: on_resize())
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        signal.signal(signal.SIGWINCH, previous)
+
+
 def proxy(master: int, stdin_open: bool = True, pid: int | None = None) -> None:
     """Copy until the container side closes (its processes exited), or until process `pid`
     exits (exec: a background job of the shell may keep the pty open; Docker ends there too)."""
     stdin = sys.stdin.fileno()
     stdout = sys.stdout.fileno()
-    is_tty = os.isatty(stdin)
-    saved = None
-    if is_tty:
-        saved = termios.tcgetattr(stdin)
-        tty.setraw(stdin, termios.TCSANOW)  # keep what was typed ahead
-        copy_winsize(stdin, master)
-        previous = signal.signal(signal.SIGWINCH, lambda *a: copy_winsize(stdin, master))
+    with raw_terminal(stdin, lambda: copy_winsize(stdin, master)) if os.isatty(stdin) else nullcontext():
+        _copy_loop(master, stdin, stdout, stdin_open, pid)
+
+
+def _copy_loop(master: int, stdin: int, stdout: int, stdin_open: bool, pid: int | None) -> None:
     watch = [master] + ([stdin] if stdin_open else [])
     pidfd = os.pidfd_open(pid) if pid else None
     if pidfd is not None:
@@ -63,9 +77,6 @@ def proxy(master: int, stdin_open: bool = True, pid: int | None = None) -> None:
                     continue
                 _write_all(master, data)
     finally:
-        if saved is not None:
-            termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
-            signal.signal(signal.SIGWINCH, previous)
         os.close(master)
         if pidfd is not None:
             os.close(pidfd)
