@@ -21,7 +21,7 @@ def main() -> None:
     try:
         pb = pocketbox_argv()
         penv = {**os.environ, **env.pb_env}
-        subprocess.run(pb + ["run", "-d", "--name", "idle", env.ref, "sleep", "1000"], check=True, env=penv,
+        subprocess.run(pb + ["run", "-d", "--name", "idle", "--network", "none", env.ref, "sleep", "1000"], check=True, env=penv,
                        stdout=subprocess.DEVNULL)
         podman_env = {**os.environ, **env.podman_env}
         subprocess.run(env.podman + ["run", "-d", "--name", "idle", "--runtime", "runc", "--network", "none",

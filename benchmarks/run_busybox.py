@@ -1,5 +1,6 @@
-"""`run --rm busybox true`, side by side: pocketbox, podman (runtime runc, --network none, as our
-machine notes require) and runc on a prepared bundle. Prints medians and ratios.
+"""`run --rm busybox true`, side by side: pocketbox and podman (runtime runc), both with
+--network none (a new, empty network namespace), and runc on a prepared bundle (which has one
+too). Prints medians and ratios. Runs in a network namespace of its own.
 
 Target (issue 3): pocketbox at most 0.4x podman's wall time.
 Usage: sudo /opt/pocketbox/venv/bin/python benchmarks/run_busybox.py [--runs N]"""
@@ -17,7 +18,8 @@ def main() -> None:
     env = BusyboxEverywhere(Path(tempfile.mkdtemp(prefix="run-", dir=bench_dir())))
     try:
         tools = {
-            "pocketbox run --rm": lambda: timed(pocketbox_argv() + ["run", "--rm", env.ref, "true"], env=env.pb_env),
+            "pocketbox run --rm": lambda: timed(pocketbox_argv() + ["run", "--rm", "--network", "none", env.ref, "true"],
+                                                env=env.pb_env),
             "podman run --rm (runc)": lambda: timed(env.podman + ["run", "--rm", "--runtime", "runc", "--network",
                                                                   "none", *PODMAN_LIMITS, env.ref, "true"],
                                                     env=env.podman_env),

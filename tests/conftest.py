@@ -18,6 +18,22 @@ from helpers.registry import RegistryProcess, raw_push, skopeo_push  # noqa: E40
 IS_ROOT = os.geteuid() == 0
 
 
+def _own_network_namespace() -> None:
+    """The whole suite runs in a network namespace it makes for itself (the machine's network
+    rule): every bridge, veth, address, NAT rule and sysctl a test causes lives and dies there,
+    and the registry it talks to listens on this namespace's own 127.0.0.1."""
+    from pocketbox import syscalls
+
+    syscalls.unshare(syscalls.CLONE_NEWNET)  # before any thread exists: the whole process moves
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    with open("/proc/sys/net/ipv4/ip_forward", "w") as f:  # this namespace's, not the machine's
+        f.write("1")
+
+
+if IS_ROOT:
+    _own_network_namespace()
+
+
 def pocketbox_argv() -> list[str]:
     exe = Path(sys.executable).parent / "pocketbox"
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "pocketbox"]
@@ -69,6 +85,18 @@ def pb(tmp_path):
         box("rm", "-f", rec.parent.name, expect=None)  # containers a test left: remove them the user's way
     assert not _mounts_under(tmp_path), "a test left mounts behind"
     assert not _cgroups_of(box.root), "a test left cgroups behind"
+    assert not _veths(), "a test left veth pairs behind"
+
+
+def links() -> list[str]:
+    """The interfaces of this process's network namespace (/sys/class/net would show the
+    namespace that mounted /sys, not ours)."""
+    with open("/proc/self/net/dev") as f:
+        return [line.split(":")[0].strip() for line in f.readlines()[2:]]
+
+
+def _veths() -> list[str]:
+    return [n for n in links() if n.startswith("veth")]
 
 
 requires_root = pytest.mark.skipif(not IS_ROOT, reason="needs root")
@@ -132,6 +160,14 @@ def debian_layout() -> Path:
     import cache
 
     return cache.layout_from_recipe("debian")
+
+
+@pytest.fixture(scope="session")
+def debian_ref(debian_layout, test_images) -> str:
+    """The Debian image in the suite's registry (pushed once per session)."""
+    ref = f"{test_images.host}/library/debian:bookworm"
+    skopeo_push(debian_layout, "latest", ref, test_images.layouts / "home")
+    return ref
 
 
 @pytest.fixture(scope="session")

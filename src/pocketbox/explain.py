@@ -26,10 +26,85 @@ def enabled() -> bool:
     return _fd is not None
 
 
+def output_fd() -> int | None:
+    return _fd
+
+
 def from_environment() -> None:
     value = os.environ.get("POCKETBOX_EXPLAIN", "")
     if value and value != "0":
         enable("json" if value == "json" else "text")
+
+
+def enable_fd(fd: int, mode: str) -> None:
+    """Write events to an fd we were handed (the supervisor gets the CLI's, see relay below)."""
+    global _fd, _json
+    _fd, _json = fd, mode == "json"
+
+
+def disable() -> None:
+    global _fd
+    if _fd is not None:
+        os.close(_fd)
+    _fd = None
+    os.environ.pop("POCKETBOX_EXPLAIN", None)
+
+
+def mode() -> str:
+    return "json" if _json else "text"
+
+
+# The supervisor of a detached container does its acts (start, and at the end exit and clean-up)
+# in its own process. `run -d --explain` hands it the CLI's explain fd until the container has
+# started; `stop --explain` makes a FIFO in the container's directory that the supervisor writes
+# its last events into, and relays them. Either way the events come from the acting code.
+def relay_path(container_dir, mode_name: str) -> str:
+    return os.path.join(str(container_dir), f"explain-{mode_name}.fifo")
+
+
+def open_relay(container_dir) -> int | None:
+    """CLI side: a FIFO for the supervisor's events (only when explain is on)."""
+    if _fd is None:
+        return None
+    path = relay_path(container_dir, mode())
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    os.mkfifo(path, 0o600)
+    return os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+
+
+def finish_relay(container_dir, fd: int | None) -> None:
+    """CLI side: copy what the supervisor wrote to our explain output; remove the FIFO."""
+    if fd is None:
+        return
+    try:
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            os.write(_fd, chunk)
+    finally:
+        os.close(fd)
+        try:
+            os.unlink(relay_path(container_dir, mode()))
+        except FileNotFoundError:
+            pass
+
+
+def join_relay(container_dir) -> None:
+    """Supervisor side: if a CLI waits for our events, write them into its FIFO."""
+    for name in ("json", "text"):
+        try:
+            fd = os.open(relay_path(container_dir, name), os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:  # no FIFO, or nobody reading it any more
+            continue
+        enable_fd(fd, name)
+        return
 
 
 def emit(kind: str, what: str, call: str = "", man: str = "", **fields) -> None:
@@ -78,6 +153,7 @@ ACTS = {
     "setuid": ("become user {uid}:{gid}", "setgroups(); setresgid({gid}); setresuid({uid})", "man 2 setresuid"),
     "execve": ("run the container's command {argv}", "execve({path!r}, {argv}, env={env})", "man 2 execve"),
     "setns": ("join the container's {namespace} namespace", "setns(/proc/{pid}/ns/{namespace})", "man 2 setns"),
+    "join": ("join the {namespace} namespace prepared for the container", "setns(open({path!r}))", "man 2 setns"),
     "exit": ("the container's process ended: exit code {code}{oom}", "waitpid()", "man 2 waitpid"),
     "cleanup": ("remove {thing}", "{act}", ""),
     "signal": ("send {signal} to the container's PID 1 ({pid})", "kill({pid}, {signal})", "man 2 kill"),

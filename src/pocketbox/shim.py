@@ -74,10 +74,14 @@ class Supervisor:
         if self.stdin_open and not self.tty:
             self.stdin_r, self.stdin_w = os.pipe()
         self.container = Container(self.dir, self.cid, stdio=(self.stdin_r or null, out_w, err_w))
+        self.record = self.engine.load(self.cid)
         try:
+            network = self.engine.connect(self.record)
             self.container.start()
         except Exception as e:
             from pocketbox.engine.containers import now
+
+            self.engine.disconnect(self.record)
 
             code, error = getattr(e, "exit_code", 125), str(e)
             self.engine.update(self.cid, lambda r: r["State"].update(Status="exited", ExitCode=code, Error=error,
@@ -99,7 +103,7 @@ class Supervisor:
         self.engine.update(self.cid, lambda r: r["State"].update(
             Status="running", Running=True, Paused=False, Pid=pid, PidStartTime=started, StartedAt=now(),
             ExitCode=0, Error="", OOMKilled=False, ShimPid=os.getpid(), ShimStartTime=process_start_time(os.getpid()),
-            StopRequested=False, Restarting=False))
+            StopRequested=False, Restarting=False) or r.update(NetworkSettings=network))
         os.write(ready_fd, b"started\n")
         os.close(ready_fd)
 
@@ -209,14 +213,22 @@ class Supervisor:
 
     def _finish(self, status: int) -> int:
         """The container's PID 1 has exited: record it, free the cgroup, tell attached clients."""
-        from pocketbox.engine.containers import now
+        from pocketbox.engine.containers import STOPPED_NETWORK, now
         from pocketbox.runtime.run import exit_code
+
+        from pocketbox import explain
 
         code = exit_code(status)
         oom = self.container.cgroup.oom_killed()
+        explain.report("exit", code=code, oom_killed=oom)
         self.container.cgroup.destroy()
+        explain.report("cleanup", thing="the container's cgroup (every process in it is gone)",
+                       act="; ".join(f"rmdir({p})" for p in self.container.cgroup.paths.values()))
+        if self.record:
+            self.engine.disconnect(self.record)
         self.record = self.engine.update(self.cid, lambda r: r["State"].update(
-            Status="exited", Running=False, Paused=False, Pid=0, ExitCode=code, OOMKilled=oom, FinishedAt=now()))
+            Status="exited", Running=False, Paused=False, Pid=0, ExitCode=code, OOMKilled=oom, FinishedAt=now())
+            or r.update(NetworkSettings=STOPPED_NETWORK))
         self._send_all(mux.frame(mux.EXIT, str(code).encode()))
         return code
 
@@ -276,6 +288,8 @@ class Supervisor:
 def main(argv: list[str]) -> int:
     """Start mode: CID READY_FD [--wait-attach]. Finish mode (exec'd by pocketbox-monitor):
     --finish CID WAIT_STATUS LISTEN_FD."""
+    from pocketbox import explain
+
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     code = 125
@@ -284,12 +298,19 @@ def main(argv: list[str]) -> int:
 
         cid, status, listen_fd = argv[1], int(argv[2]), int(argv[3])
         sup = Supervisor(cid, False, listen_fd)
+        explain.join_relay(sup.dir)  # `stop --explain` waits for our exit and clean-up events
         sup.container = Container(sup.dir, cid)
         code = sup._finish(status)
         restart = sup.restart_wanted(code)
     else:
+        handed = os.environ.pop("POCKETBOX_EXPLAIN_FD", None)
+        if handed is not None:  # `run -d --explain`: report the start on the CLI's explain output
+            explain.enable_fd(int(handed), "json" if os.environ.get("POCKETBOX_EXPLAIN") == "json" else "text")
         sup = Supervisor(argv[0], "--wait-attach" in argv[2:])
-        sup.start(int(argv[1]))
+        try:
+            sup.start(int(argv[1]))
+        finally:
+            explain.disable()  # never hold the CLI's stderr open while the container runs
         restart = True
     try:
         while restart:

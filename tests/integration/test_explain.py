@@ -67,3 +67,41 @@ def test_exec_and_stop_explained(pb, busybox):
     assert "[explain]" not in off.stderr
     ev = events(pb("run", "--rm", busybox, "true", env={"POCKETBOX_EXPLAIN": "json"}).stderr)
     assert any(e["kind"] == "execve" for e in ev)
+
+
+def test_run_detached_with_port_explains_the_network(pb, busybox):
+    import subprocess
+
+    from conftest import links
+
+    r = pb("--explain=json", "run", "-d", "--name", "pub", "-p", "8085:80", busybox, "sleep", "100")
+    ev = events(r.stderr)
+    info = json.loads(pb("inspect", "pub").stdout)[0]
+    net = [e for e in ev if e["kind"] == "network"]
+    ip = info["NetworkSettings"]["IPAddress"]
+    assert any(f"allocate the address {ip}/16" in e["what"] for e in net)
+    netns = [e for e in net if "network namespace" in e["what"]][0]
+    sandbox = info["NetworkSettings"]["SandboxKey"]
+    assert sandbox in netns["call"]
+    with open("/proc/self/mountinfo") as f:
+        assert any(line.split()[4] == sandbox for line in f)          # the namespace really is kept there
+    veth = [e for e in net if "veth pair" in e["what"]][0]
+    name = re.search(r"(veth\w+) here", veth["what"]).group(1)
+    assert name in links() and info["NetworkSettings"]["MacAddress"] in veth["call"]
+    inside = subprocess.run(["nsenter", f"--net={sandbox}", "ip", "-4", "-o", "addr", "show", "eth0"],
+                            capture_output=True, text=True).stdout
+    assert f"{ip}/16" in inside                                      # the address it says eth0 got
+    route = subprocess.run(["nsenter", f"--net={sandbox}", "ip", "route"], capture_output=True, text=True).stdout
+    assert f"default via {info['NetworkSettings']['Gateway']} dev eth0" in route
+    nat = [e for e in ev if e["kind"] == "nat" and "publish" in e["what"]]
+    assert nat and f"dnat to {ip}:80" in nat[0]["call"]
+    rules = subprocess.run(["nft", "list", "chain", "ip", "pocketbox", "published"], capture_output=True,
+                           text=True).stdout
+    assert f"tcp dport 8085 dnat to {ip}:80" in rules
+    kinds = [e["kind"] for e in ev]
+    assert kinds.index("network") < kinds.index("fork") < kinds.index("join") < kinds.index("execve")
+    ev = events(pb("--explain=json", "stop", "-t", "1", "pub").stderr)
+    cleanup = " ".join(e["what"] for e in ev if e["kind"] == "cleanup")
+    assert f"veth pair {name}" in cleanup and f"release the address {ip}" in cleanup and "NAT rule" in cleanup
+    assert name not in links()
+    pb("rm", "pub")

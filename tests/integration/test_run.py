@@ -68,7 +68,8 @@ def test_isolation_seen_from_inside(pb, busybox, tmp_path):
     lines = r.stdout.splitlines()
     assert "pid=1" in lines
     assert f"host={cid[:12]}" in lines and cid[:12] in lines and f"env={cid[:12]}" in lines
-    assert lines[lines.index(f"env={cid[:12]}") + 1] == "lo"   # only the loopback interface
+    i = lines.index(f"env={cid[:12]}")
+    assert lines[i + 1:i + 3] == ["eth0", "lo"]   # the default bridge network: its veth end and loopback
     assert "CapEff:\t00000000a80425fb" in lines
     assert "CapInh:\t0000000000000000" in lines
     assert "NoNewPrivs:\t0" in lines
@@ -319,11 +320,8 @@ def test_no_leaks_after_200_runs(pb, busybox):
         assert str(pb.root) not in f.read()
 
 
-def test_debian_image(pb, debian_layout, test_images):
-    from helpers.registry import skopeo_push
-
-    ref = f"{test_images.host}/library/debian:bookworm"
-    skopeo_push(debian_layout, "latest", ref, test_images.layouts / "home")
+def test_debian_image(pb, debian_ref):
+    ref = debian_ref
     r = pb("run", "--rm", ref, "sh", "-c", "cat /etc/debian_version; id -un; ls /usr/bin/apt")
     lines = r.stdout.split()
     assert lines[0].startswith("12.") and lines[1] == "root" and lines[2] == "/usr/bin/apt"

@@ -38,7 +38,11 @@ container.lazy = {n: ("share_commands",) for n in ("commit", "export", "diff")}
 @click.option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image.")
 @click.option("-h", "--hostname", help="Container host name.")
 @click.option("--network", "--net", default="bridge", show_default=True,
-              help="bridge (an isolated network namespace; only lo until networking lands), host or none.")
+              help="bridge (the default network), a network made with `network create`, host, none or "
+                   "container:NAME.")
+@click.option("-p", "--publish", multiple=True,
+              help="Publish a container's port to the host: [ip:][host_port:]container_port[/tcp|/udp].")
+@click.option("-P", "--publish-all", is_flag=True, help="Publish all exposed ports to free host ports.")
 @click.option("-v", "--volume", multiple=True,
               help="Bind mount /host/path:/ctr/path[:ro], a named volume NAME:/ctr/path[:ro], or an anonymous /ctr/path.")
 @click.option("--mount", "mounts", multiple=True, help="type=bind|volume|tmpfs,source=...,target=...[,readonly].")
@@ -62,7 +66,7 @@ container.lazy = {n: ("share_commands",) for n in ("commit", "export", "diff")}
 @needs_root
 def run(image, command, name, remove, detach, interactive, tty, attach, env, env_file, workdir, user, group_add, entrypoint,
         hostname,
-        network, volume, mounts, tmpfs, volumes_from, read_only, cap_add, cap_drop, privileged, security_opt, memory, memory_swap, cpus,
+        network, publish, publish_all, volume, mounts, tmpfs, volumes_from, read_only, cap_add, cap_drop, privileged, security_opt, memory, memory_swap, cpus,
         cpu_shares, pids_limit, platform, pull, restart):
     """Create and run a new container from an image."""
     from pocketbox.engine.containers import Containers
@@ -75,7 +79,7 @@ def run(image, command, name, remove, detach, interactive, tty, attach, env, env
                       security_opt=list(security_opt), memory=memory, memory_swap=memory_swap, cpus=cpus,
                       cpu_shares=cpu_shares, pids_limit=pids_limit, platform=platform, pull=pull,
                       restart=restart, mounts=list(mounts), tmpfs=list(tmpfs), volumes_from=list(volumes_from),
-                      group_add=list(group_add))
+                      group_add=list(group_add), publish=list(publish), publish_all=publish_all)
     if tty and not sys.stdin.isatty() and interactive:
         raise PocketboxError("the input device is not a TTY")
     if detach and attach:
@@ -215,8 +219,39 @@ def ps(all_, quiet, no_trunc, filters):
         created = parse_time(r["Created"])
         rows.append([ident(r), r["ImageName"], _command_text(r, no_trunc),
                      human_duration(time.time() - created) + " ago" if created else "",
-                     status_text(r["State"]), "", r["Name"].lstrip("/")])
+                     status_text(r["State"]), _ports_text(r), r["Name"].lstrip("/")])
     click.echo(table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows))
+
+
+def _ports_text(record: dict) -> str:
+    ports = (record.get("NetworkSettings") or {}).get("Ports")
+    if not ports or record["State"]["Status"] not in ("running", "paused"):
+        return ""
+    from pocketbox.network.ports import summary
+
+    return summary(ports)
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("container")
+@click.argument("private_port", required=False)
+@needs_root
+def port(container, private_port):
+    """List a container's published ports: 80/tcp -> 0.0.0.0:8080."""
+    from pocketbox.engine.containers import Containers
+    from pocketbox.network.ports import from_docker
+
+    record = Containers().find(container)
+    bindings = from_docker((record.get("NetworkSettings") or {}).get("Ports") or {})
+    if private_port:
+        want = private_port if "/" in private_port else f"{private_port}/tcp"
+        bindings = [b for b in bindings if b.key == want]
+        if not bindings:
+            raise PocketboxError(f"No public port '{want}' published for {container}")
+        click.echo("\n".join(f"{b.shown_ip()}:{b.host_port}" for b in bindings))
+        return
+    if bindings:
+        click.echo("\n".join(f"{b.key} -> {b.shown_ip()}:{b.host_port}" for b in bindings))
 
 
 @click.command(context_settings=CONTEXT)
@@ -481,7 +516,7 @@ def _since(value: str) -> float:
     return t
 
 
-for command in (run, ps, rm, inspect, start, stop, restart, kill, wait, pause, unpause, attach, logs, exec_):
+for command in (run, ps, rm, inspect, start, stop, restart, kill, wait, pause, unpause, attach, logs, exec_, port):
     cli.add_command(command)
 cli.add_command(container)
 container.add_command(run)
@@ -489,5 +524,5 @@ container.add_command(ps, "ls")
 container.add_command(rm)
 container.add_command(container_inspect)
 container.add_command(container_prune)
-for command in (start, stop, restart, kill, wait, pause, unpause, attach, logs, exec_):
+for command in (start, stop, restart, kill, wait, pause, unpause, attach, logs, exec_, port):
     container.add_command(command)

@@ -68,15 +68,15 @@ class LazyGroup(click.Group):
         return super().list_commands(ctx)
 
 
-IMAGES, CONTAINERS, SHARE, SYSTEM, VOLUMES = ("image_commands",), ("container_commands",), ("share_commands",), \
-    ("system_commands",), ("volume_commands",)
+IMAGES, CONTAINERS, SHARE, SYSTEM, VOLUMES, NETWORKS = ("image_commands",), ("container_commands",), \
+    ("share_commands",), ("system_commands",), ("volume_commands",), ("network_commands",)
 TOP_LEVEL = {
     **{n: IMAGES for n in ("pull", "images", "rmi", "load", "save", "login", "logout")},
     **{n: CONTAINERS for n in ("run", "ps", "rm", "inspect", "start", "stop", "restart", "kill", "wait", "pause",
-                               "unpause", "attach", "logs", "exec")},
+                               "unpause", "attach", "logs", "exec", "port")},
     **{n: SHARE for n in ("tag", "commit", "push", "export", "import", "history", "diff")},
     **{n: SYSTEM for n in ("info", "version", "system")},
-    "volume": VOLUMES, "container": CONTAINERS + SHARE, "image": IMAGES + SHARE,
+    "volume": VOLUMES, "network": NETWORKS, "container": CONTAINERS + SHARE, "image": IMAGES + SHARE,
 }
 
 

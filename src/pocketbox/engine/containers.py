@@ -22,6 +22,7 @@ from pocketbox.state import ensure_dir, read_json, write_json_atomic
 
 NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*\Z")
 LOST_EXIT_CODE = 255
+STOPPED_NETWORK = {"SandboxKey": "", "IPAddress": "", "Ports": {}, "Networks": {}}  # Docker's, once stopped
 
 
 def now() -> str:
@@ -100,6 +101,7 @@ class Containers:
             from pocketbox.runtime.cgroups import ContainerCgroup
 
             ContainerCgroup(record["Id"]).destroy()
+            self.disconnect(record)
             record = self.update(record["Id"], lost) or record
         return record
 
@@ -115,8 +117,8 @@ class Containers:
         if restart["Name"] != "no" and o.remove:
             raise opt.InvalidOption("Conflicting options: --restart and --rm")
         cpus = opt.cpu_limit(o)
-        if o.network not in opt.NETWORK_MODES:
-            raise opt.InvalidOption(f"network {o.network} not found (pocketbox has: {', '.join(opt.NETWORK_MODES)})")
+        config = image.get("Config") or {}
+        share_from, bindings = self._check_network(o, config)
         requests = ([opt.parse_volume(v) for v in o.volumes] + [opt.parse_mount(m) for m in o.mounts]
                     + [opt.parse_tmpfs(t) for t in o.tmpfs] + self._volumes_from(o.volumes_from))
         targets = [m.destination for m in requests]
@@ -135,7 +137,6 @@ class Containers:
             raise opt.InvalidOption(str(e)) from None
         if o.name is not None and not NAME_RE.match(o.name):
             raise opt.InvalidOption(f'Invalid container name ({o.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
-        config = image.get("Config") or {}
         args = specs.command_line(config, o.command, o.entrypoint)
         if not args:
             raise PocketboxError("no command specified")
@@ -150,8 +151,12 @@ class Containers:
                 os.mkdir(cdir / d, 0o755)
             lowers = [str(self.store.layer_dir(layer["ChainID"]) / "diff") for layer in reversed(image["Layers"])]
             user = users.resolve(o.user, [str(cdir / "upper")] + lowers, o.group_add)
-            hostname = o.hostname or (os.uname().nodename if o.network == "host" else cid[:12])
-            self._write_etc_files(cdir, hostname, o.network)
+            if share_from:  # --network container:NAME: its hostname and /etc files, as Docker does
+                hostname, etc_dir = share_from["Config"]["Hostname"], self.dir(share_from["Id"])
+            else:
+                hostname = o.hostname or (os.uname().nodename if o.network == "host" else cid[:12])
+                etc_dir = cdir
+                self._write_etc_files(cdir, hostname, o.network)
             overlay = f"lowerdir={':'.join(lowers)},upperdir={cdir / 'upper'},workdir={cdir / 'work'}"
             if len(overlay) > 4000:
                 raise PocketboxError(f"the image has too many layers ({len(lowers)}) for one overlay mount")
@@ -172,8 +177,8 @@ class Containers:
             bundle = specs.build(
                 args=args, env=specs.environment(config.get("Env") or [], env, hostname, user.home, o.tty),
                 cwd=cwd, user=user, hostname=hostname, tty=o.tty, stdin_open=o.interactive, caps=caps,
-                no_new_privs=no_new_privs, read_only=o.read_only, mounts=specs.default_mounts(str(cdir), mounts),
-                network=o.network, resources=resources, overlay=overlay, privileged=o.privileged, copy_up=copy_up)
+                no_new_privs=no_new_privs, read_only=o.read_only, mounts=specs.default_mounts(str(etc_dir), mounts),
+                network=o.network, netns=None if o.network == "none" else str(cdir / "netns"), resources=resources, overlay=overlay, privileged=o.privileged, copy_up=copy_up)
             if o.tty:
                 try:
                     size = os.get_terminal_size(0)
@@ -188,6 +193,11 @@ class Containers:
             explain.emit("container", f"container {cid[:12]} ({name}) created: OCI bundle {cdir}/config.json, "
                          f"writable layer {cdir}/upper", "write config.json (runtime-spec 1.0)", "")
             record["HostConfig"]["RestartPolicy"] = restart
+            if bindings:
+                from pocketbox.network.ports import to_docker
+
+                record["HostConfig"]["PortBindings"] = to_docker(bindings)
+            record["HostConfig"]["PublishAllPorts"] = o.publish_all
             record["RestartCount"] = 0
             self.save(record)
             return record
@@ -196,6 +206,33 @@ class Containers:
             self._release_name(name, cid)
             self._remove_created_volumes()
             raise
+
+    def _check_network(self, o, config: dict) -> tuple[dict | None, list]:
+        """--network and -p/-P checked before anything is made: (the container whose network is
+        shared, or None; the port bindings asked for)."""
+        from pocketbox.engine.options import InvalidOption
+
+        bindings = []
+        if o.publish or o.publish_all:
+            from pocketbox.network import ports
+
+            bindings = [ports.parse_publish(p) for p in o.publish] + (ports.exposed(config) if o.publish_all else [])
+        if o.network in ("host", "none"):
+            if bindings:
+                import sys
+
+                print(f"WARNING: Published ports are discarded when using {o.network} network mode", file=sys.stderr)
+            return None, []
+        if o.network.startswith("container:"):
+            if bindings:
+                raise InvalidOption("conflicting options: port publishing and the container type network mode")
+            if o.hostname:
+                raise InvalidOption("conflicting options: hostname and the network mode")
+            return self.find(o.network.split(":", 1)[1]), []
+        from pocketbox.network.networks import Networks
+
+        Networks(self.store.root).find(o.network)  # NotFound: network NAME not found
+        return None, bindings
 
     def _volumes_from(self, refs: list[str]) -> list:
         """--volumes-from CTR[:ro|rw]: that container's volumes and binds, at the same paths."""
@@ -284,10 +321,9 @@ class Containers:
         if network == "host":
             shutil.copyfile("/etc/hosts", cdir / "hosts")
         else:
-            (cdir / "hosts").write_text(
-                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
-                "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
-                f"127.0.1.1\t{hostname}\n")
+            from pocketbox.network.hosts import hosts_text
+
+            (cdir / "hosts").write_text(hosts_text(hostname))
         (cdir / "resolv.conf").write_text(resolv_conf(network))
         for name in ("hostname", "hosts", "resolv.conf"):
             os.chmod(cdir / name, 0o644)
@@ -340,21 +376,44 @@ class Containers:
         stdio = tuple(fd if name in attach else null for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")))
         container = Container(str(self.dir(cid)), cid, report, stdio)
         try:
+            network = self.connect(record)
             container.start()
         except PocketboxError as e:
             os.close(null)
+            self.disconnect(record)
             code, error = e.exit_code, str(e)
             self.update(cid, lambda r: r["State"].update(Status="exited", ExitCode=code, Error=error,
                                                          FinishedAt=now()))
             raise
         started = process_start_time(container.pid)
-        self.update(cid, lambda r: r["State"].update(Status="running", Running=True, Pid=container.pid,
-                                                     PidStartTime=started, StartedAt=now()))
+        self.update(cid, lambda r: (r["State"].update(Status="running", Running=True, Pid=container.pid,
+                                                      PidStartTime=started, StartedAt=now()),
+                                    r.update(NetworkSettings=network)))
         os.close(null)
         result = container.wait()
-        self.update(cid, lambda r: r["State"].update(Status="exited", Running=False, Pid=0, ExitCode=result.code,
-                                                     OOMKilled=result.oom_killed, FinishedAt=now()))
+        self.disconnect(record)
+        self.update(cid, lambda r: (r["State"].update(Status="exited", Running=False, Pid=0, ExitCode=result.code,
+                                                      OOMKilled=result.oom_killed, FinishedAt=now()),
+                                    r.update(NetworkSettings=STOPPED_NETWORK)))
         return result.code
+
+    # --- network ------------------------------------------------------------------------------
+    def connect(self, record: dict) -> dict:
+        """The container's network, made before its process starts (network/endpoint.py);
+        returns its NetworkSettings."""
+        if record["HostConfig"].get("NetworkMode") in ("host", "none"):
+            return {}
+        from pocketbox.network import endpoint
+
+        return endpoint.connect(record, self.dir(record["Id"]), self.find)
+
+    def disconnect(self, record: dict) -> None:
+        """Undo connect(): it is safe to call more than once, and for a container never connected."""
+        if record["HostConfig"].get("NetworkMode") in ("host", "none"):
+            return
+        from pocketbox.network import endpoint
+
+        endpoint.disconnect(record, self.dir(record["Id"]))
 
     # --- remove -------------------------------------------------------------------------------
     def remove(self, ref: str, force: bool = False, volumes: bool = False) -> str:
@@ -370,6 +429,7 @@ class Containers:
         from pocketbox.runtime.cgroups import ContainerCgroup
 
         ContainerCgroup(cid).destroy()
+        self.disconnect(record)
         with self.lock(cid):
             shutil.rmtree(self.dir(cid), ignore_errors=True)
             self._release_name(record["Name"].lstrip("/"), cid)

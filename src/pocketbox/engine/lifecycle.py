@@ -45,12 +45,19 @@ class Lifecycle:
         cid = record["Id"]
         import subprocess
 
+        from pocketbox import explain
+
         ready_r, ready_w = os.pipe()
+        env = dict(os.environ)
+        explain_fd = explain.output_fd()
+        if explain_fd is not None:  # the supervisor reports its acts on our explain output until started
+            env["POCKETBOX_EXPLAIN_FD"] = str(explain_fd)
         with open(self.engine.dir(cid) / "shim.log", "ab") as errlog:
             subprocess.Popen([sys.executable, "-m", "pocketbox.shim", cid, str(ready_w)]
                              + (["--wait-attach"] if wait_attach else []),
-                             pass_fds=[ready_w], start_new_session=True, stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=errlog)
+                             pass_fds=[ready_w] + ([explain_fd] if explain_fd is not None else []),
+                             start_new_session=True, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=errlog, env=env)
         os.close(ready_w)
         ready = os.fdopen(ready_r, "rb", buffering=0)
         if wait_attach:
@@ -85,6 +92,9 @@ class Lifecycle:
         if state["Status"] == "paused":
             cgroup.thaw()
         stop_signal = parse_signal(sig or record["Config"].get("StopSignal"), signals.SIGTERM)
+        from pocketbox import explain
+
+        relay = explain.open_relay(self.engine.dir(record["Id"]))  # the supervisor's exit and clean-up events
         # a stop by the user ends any restart policy (Docker's rule)
         self.engine.update(record["Id"], lambda r: r["State"].update(StopRequested=True))
         self._signal(record, stop_signal)
@@ -93,10 +103,11 @@ class Lifecycle:
             time.sleep(0.02)
         if process_alive(state["Pid"], state.get("PidStartTime")):
             cgroup.kill_all()
-            from pocketbox import explain
-
             explain.report("signal", signal="SIGKILL (the timeout passed) to every process of the cgroup", pid=state["Pid"])
-        return self.wait_exited(record["Id"])
+        try:
+            return self.wait_exited(record["Id"])
+        finally:
+            explain.finish_relay(self.engine.dir(record["Id"]), relay)
 
     def wait_exited(self, cid: str, timeout: float | None = 15) -> dict:
         """Until the supervisor (or the foreground run) has recorded the exit (and will not restart)."""

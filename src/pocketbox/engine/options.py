@@ -5,7 +5,6 @@ from dataclasses import dataclass, field
 from pocketbox.errors import PocketboxError
 
 MIN_MEMORY = 6 * 1024 * 1024
-NETWORK_MODES = ("bridge", "host", "none")
 
 
 class InvalidOption(PocketboxError):
@@ -46,6 +45,8 @@ class RunOptions:
     tmpfs: list[str] = field(default_factory=list)
     volumes_from: list[str] = field(default_factory=list)
     group_add: list[str] = field(default_factory=list)
+    publish: list[str] = field(default_factory=list)
+    publish_all: bool = False
 
 
 def parse_bytes(text: str, what: str) -> int:

@@ -72,10 +72,13 @@ def user_mount(kind: str, source: str | None, destination: str, read_only: bool,
 
 def build(*, args: list[str], env: list[str], cwd: str, user: User, hostname: str, tty: bool, stdin_open: bool,
           caps: list[str], no_new_privs: bool, read_only: bool, mounts: list[dict], network: str,
-          resources: dict, overlay: str, privileged: bool, copy_up: list[str] | None = None) -> dict:
+          resources: dict, overlay: str, privileged: bool, copy_up: list[str] | None = None,
+          netns: str | None = None) -> dict:
+    """`netns`: the path of a network namespace the engine prepares (bridge, container:NAME);
+    without it the runtime makes a new, empty one (none)."""
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")]
     if network != "host":
-        namespaces.append({"type": "network"})
+        namespaces.append({"type": "network", **({"path": netns} if netns else {})})
     return {
         "ociVersion": "1.0.2",
         "process": {

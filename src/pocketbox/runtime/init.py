@@ -62,7 +62,15 @@ def _setup(spec: dict, bundle: str, console_sock, report) -> None:
         import socket  # noqa: F401
         import termios  # noqa: F401
     linux = spec.get("linux", {})
-    wanted = {ns["type"] for ns in linux.get("namespaces", [])}
+    for ns in linux.get("namespaces", []):  # namespaces prepared by the engine (the network's): join
+        if ns.get("path") and ns["type"] in NAMESPACE_FLAGS:
+            fd = os.open(ns["path"], os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                sc.setns(fd, NAMESPACE_FLAGS[ns["type"]])
+            finally:
+                os.close(fd)
+            report("join", namespace=ns["type"], path=ns["path"])
+    wanted = {ns["type"] for ns in linux.get("namespaces", []) if not ns.get("path")}
     flags = 0
     for name, bit in NAMESPACE_FLAGS.items():
         if name in wanted:

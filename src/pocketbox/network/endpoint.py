@@ -1,0 +1,220 @@
+"""A container's place on a network: connect() before its process starts, disconnect() after.
+
+    connect:  allocate an address (and host ports) in endpoints.json, under the networks lock
+              a new network namespace, kept by a bind mount on <container dir>/netns
+              the network's bridge (made on first use)
+              a veth pair: vethXXXX on the bridge here, eth0 inside the namespace
+              eth0's address and the default route via the bridge's gateway address
+              DNAT rules for -p, /etc/hosts of the container (and of its network peers)
+    disconnect: the reverse; every step tolerates having been done already, so a container
+              whose pocketbox was killed is cleaned by the next command that notices.
+
+The runtime then only joins the namespace (config.json names it by path), as runc does with
+the namespaces podman's netavark prepares."""
+import os
+
+from pocketbox import explain, syscalls as sc
+from pocketbox.errors import PocketboxError
+from pocketbox.network import hosts, ipam, ports as ports_mod
+from pocketbox.network.networks import Networks, ip_forwarding
+
+FORWARDING_WARNING = "WARNING: IPv4 forwarding is disabled. Networking will not work."
+
+
+def netns_path(container_dir) -> str:
+    return os.path.join(str(container_dir), "netns")
+
+
+def veth_name(cid: str) -> str:
+    return f"veth{cid[:11]}"  # IFNAMSIZ: at most 15 characters
+
+
+def create_netns(path: str) -> None:
+    """`ip netns add`, by hand: unshare(CLONE_NEWNET) moves this thread into a new namespace; a
+    bind mount of /proc/thread-self/ns/net keeps it alive after we setns() back."""
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with open(path, "w"):
+            pass
+        sc.unshare(sc.CLONE_NEWNET)
+        try:
+            sc.mount("/proc/thread-self/ns/net", path, None, sc.MS_BIND)
+        finally:
+            sc.setns(own, sc.CLONE_NEWNET)
+    finally:
+        os.close(own)
+    explain.emit("network", "create the container's network namespace and keep it with a bind mount",
+                 f"unshare(CLONE_NEWNET); mount --bind /proc/thread-self/ns/net {path}", "man 7 network_namespaces")
+
+
+def remove_netns(path: str) -> None:
+    try:
+        sc.umount2(path, sc.MNT_DETACH)
+        explain.emit("cleanup", "release the container's network namespace", f"umount2({path!r}, MNT_DETACH)",
+                     "man 2 umount2")
+    except OSError:
+        pass  # not mounted (never made, or gone with a reboot)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def requested_ports(record: dict) -> list[ports_mod.Binding]:
+    return ports_mod.from_docker(record["HostConfig"].get("PortBindings") or {})
+
+
+def connect(record: dict, container_dir, find_container) -> dict:
+    """Give the container its network; returns NetworkSettings for its record.
+    `find_container(ref)` looks another container up (for --network container:NAME)."""
+    mode = record["HostConfig"].get("NetworkMode", "bridge")
+    if mode in ("host", "none"):
+        return {}
+    path = netns_path(container_dir)
+    if mode.startswith("container:"):
+        return _share(record, mode.split(":", 1)[1], path, find_container)
+    networks = Networks()
+    net = networks.find(mode)
+    cid = record["Id"]
+    config = net["IPAM"]["Config"][0]
+    with networks.lock():
+        endpoints = {k: v for k, v in networks.endpoints().items() if os.path.isdir(os.path.join(
+            os.path.dirname(str(container_dir)), k))}  # forget containers removed behind our back
+        taken = [b for k, e in endpoints.items() if k != cid for b in ports_mod.from_docker(e.get("Ports") or {})]
+        bindings = []
+        for b in requested_ports(record):
+            if b.host_port == 0:
+                b = ports_mod.pick_free(b, taken + bindings)
+            elif any(b.clashes(t) for t in taken + bindings):
+                raise ports_mod.PortInUse(f"Bind for {b.shown_ip()}:{b.host_port} failed: port is already allocated")
+            else:
+                ports_mod.check_free(b)
+            bindings.append(b)
+        used = {e["IPAddress"] for k, e in endpoints.items() if e["NetworkID"] == net["Id"] and k != cid}
+        ip = ipam.next_address(config["Subnet"], config["Gateway"], used)
+        endpoint = {"NetworkID": net["Id"], "Network": net["Name"], "IPAddress": ip,
+                    "IPPrefixLen": int(config["Subnet"].split("/")[1]), "Gateway": config["Gateway"],
+                    "MacAddress": ipam.mac_for(ip), "Veth": veth_name(cid), "Name": record["Name"].lstrip("/"),
+                    "Hostname": record["Config"]["Hostname"], "Ports": ports_mod.to_docker(bindings)}
+        endpoints[cid] = endpoint  # recorded before any act, so that disconnect() can undo a crash
+        networks.save_endpoints(endpoints)
+    explain.emit("network", f"allocate the address {ip}/{endpoint['IPPrefixLen']} on network {net['Name']}"
+                 + (f" and host ports {', '.join(str(b.host_port) for b in bindings)}" if bindings else ""),
+                 f"write {networks.dir / 'endpoints.json'}")
+    try:
+        _plumb(networks, net, endpoint, path, bindings, cid)
+        _write_hosts(networks, net["Id"], container_dir, cid)
+    except BaseException as e:
+        disconnect(record, container_dir)
+        if isinstance(e, OSError):
+            raise PocketboxError(f"failed to set up the container's network: {e.strerror or e}") from None
+        raise
+    if not ip_forwarding():
+        import sys
+
+        print(FORWARDING_WARNING, file=sys.stderr)
+    return settings(endpoint, path)
+
+
+def _plumb(networks: Networks, net: dict, ep: dict, path: str, bindings, cid: str) -> None:
+    from pocketbox.network import nat
+    from pocketbox.network.netlink import Netlink, netlink_in
+
+    create_netns(path)
+    bridge = networks.bridge_name(net)
+    with netlink_in(path) as inside:
+        inside.set_up("lo")
+        with Netlink() as host:
+            networks.ensure_bridge(net, host)
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                host.add_veth(ep["Veth"], "eth0", fd, ep["MacAddress"])
+            finally:
+                os.close(fd)
+            host.set_up(ep["Veth"], master=bridge)
+        explain.emit("network", f"connect the container to {bridge} with a veth pair: {ep['Veth']} here, eth0 "
+                     "inside", f"ip link add {ep['Veth']} type veth peer name eth0 netns {path} address "
+                     f"{ep['MacAddress']}; ip link set {ep['Veth']} master {bridge} up", "man 4 veth")
+        inside.add_address("eth0", ep["IPAddress"], ep["IPPrefixLen"])
+        inside.set_up("eth0")
+        inside.add_default_route(ep["Gateway"], "eth0")
+        explain.emit("network", f"give eth0 the address {ep['IPAddress']}/{ep['IPPrefixLen']}, route everything "
+                     f"else via {ep['Gateway']}", f"ip addr add {ep['IPAddress']}/{ep['IPPrefixLen']} dev eth0; "
+                     f"ip link set eth0 up; ip route add default via {ep['Gateway']} (in the container's namespace)",
+                     "man 8 ip-route")
+    if bindings:
+        nat.publish(bindings, ep["IPAddress"], cid)
+
+
+def settings(ep: dict, path: str) -> dict:
+    """NetworkSettings as Docker's inspect shows them."""
+    net = {"NetworkID": ep["NetworkID"], "IPAddress": ep["IPAddress"], "IPPrefixLen": ep["IPPrefixLen"],
+           "Gateway": ep["Gateway"], "MacAddress": ep["MacAddress"], "Aliases": [ep["Name"], ep["Hostname"]]}
+    return {"SandboxKey": path, "IPAddress": ep["IPAddress"], "IPPrefixLen": ep["IPPrefixLen"],
+            "Gateway": ep["Gateway"], "MacAddress": ep["MacAddress"], "Ports": ep["Ports"],
+            "Networks": {ep["Network"]: net}}
+
+
+def _share(record: dict, ref: str, path: str, find_container) -> dict:
+    """--network container:NAME: join that container's namespace (a bind mount of its /proc/PID/ns/net)."""
+    target = find_container(ref)
+    if target["State"]["Status"] not in ("running", "paused"):
+        raise PocketboxError(f"cannot join network of a non running container: {target['Id']}")
+    with open(path, "w"):
+        pass
+    sc.mount(f"/proc/{target['State']['Pid']}/ns/net", path, None, sc.MS_BIND)
+    explain.emit("network", f"join the network namespace of container {target['Id'][:12]}",
+                 f"mount --bind /proc/{target['State']['Pid']}/ns/net {path}", "man 7 network_namespaces")
+    return {"SandboxKey": path, "Networks": {}}
+
+
+def disconnect(record: dict, container_dir) -> None:
+    """Undo connect(): veth, NAT rules, address, namespace, peers' /etc/hosts. Idempotent."""
+    mode = record["HostConfig"].get("NetworkMode", "bridge")
+    if mode in ("host", "none"):
+        return
+    path = netns_path(container_dir)
+    if not mode.startswith("container:"):
+        networks = Networks()
+        with networks.lock():
+            endpoints = networks.endpoints()
+            ep = endpoints.pop(record["Id"], None)
+            if ep is not None:
+                networks.save_endpoints(endpoints)
+        if ep is not None:
+            from pocketbox.network import nat
+            from pocketbox.network.netlink import Netlink
+
+            with Netlink() as nl:
+                if nl.delete(ep["Veth"]):
+                    explain.emit("cleanup", f"remove the veth pair {ep['Veth']} / eth0", f"ip link del {ep['Veth']}",
+                                 "man 4 veth")
+            if ep.get("Ports"):
+                nat.remove(record["Id"])
+            explain.emit("cleanup", f"release the address {ep['IPAddress']}",
+                         f"write {networks.dir / 'endpoints.json'}")
+            _write_hosts(networks, ep["NetworkID"], container_dir, record["Id"], leaving=True)
+    remove_netns(path)
+
+
+def _write_hosts(networks: Networks, network_id: str, container_dir, cid: str, leaving: bool = False) -> None:
+    """The container's /etc/hosts names its own address; on a user-defined network every running
+    container there also lists the others (Docker answers these names with its embedded DNS
+    server; pocketbox has no daemon to run one, so the files are rewritten on each join/leave)."""
+    from pocketbox.network.networks import DEFAULT
+
+    containers_dir = os.path.dirname(str(container_dir))
+    members = {k: e for k, e in networks.endpoints().items() if e["NetworkID"] == network_id and k != (cid if leaving else "")}
+    default = any(e["Network"] == DEFAULT for e in members.values())
+    targets = ([] if leaving else [cid]) if default else list(members)
+    for target in targets:
+        ep = members[target]
+        peers = [] if default else [(o["IPAddress"], o["Name"], k[:12]) for k, o in members.items() if k != target]
+        try:
+            hosts.rewrite(os.path.join(containers_dir, target, "hosts"),
+                          hosts.hosts_text(ep["Hostname"], ep["IPAddress"], peers))
+        except FileNotFoundError:
+            continue
+    if not default and targets:
+        explain.emit("network", f"update /etc/hosts of the {len(targets)} container(s) on the network",
+                     "rewrite <container dir>/hosts (bind-mounted on /etc/hosts)")
