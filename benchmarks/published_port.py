@@ -1,6 +1,7 @@
 """Traffic through a published port (-p), pocketbox vs podman (netavark), in one run: a loop of
 short HTTP requests (a new TCP connection each: connection set-up dominates) and one large
-transfer (throughput), both to 127.0.0.1:HOSTPORT of a busybox httpd in a container.
+transfer (throughput), both to 127.0.0.1:HOSTPORT of a busybox httpd in a container; then the
+cost of a whole `run --rm -p` on the bridge network (namespace, veth, address, NAT rules).
 
 Runs in a network namespace of its own (common.py), as every networking act here must.
 Usage: sudo /opt/pocketbox/venv/bin/python benchmarks/published_port.py [--requests N] [--mb M]"""
@@ -13,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import PODMAN_LIMITS, BusyboxEverywhere, bench_dir, pocketbox_argv, report
+from common import PODMAN_LIMITS, BusyboxEverywhere, bench_dir, pocketbox_argv, report, timed
 
 SERVER = "mkdir -p /www && echo ok > /www/small && dd if=/dev/zero of=/www/big bs=1M count={mb} 2>/dev/null && " \
          "exec httpd -f -p 80 -h /www"
@@ -49,6 +50,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--mb", type=int, default=256)
     ap.add_argument("--transfers", type=int, default=5)
+    ap.add_argument("--starts", type=int, default=10)
     args = ap.parse_args()
     env = BusyboxEverywhere(Path(tempfile.mkdtemp(prefix="port-", dir=bench_dir())))
     pb = pocketbox_argv()
@@ -83,6 +85,19 @@ def main() -> None:
         report(f"one {args.mb} MB transfer ({args.transfers} each, interleaved)", seconds, "podman -p (netavark)")
         for name, times in seconds.items():
             print(f"  {name}: {args.mb / statistics.median(times):8.0f} MB/s")
+        starts = {
+            "pocketbox run --rm -p": lambda: timed(pb + ["run", "--rm", "-p", "18090:80", env.ref, "true"],
+                                                   env=env.pb_env),
+            "podman run --rm -p (runc)": lambda: timed(env.podman + ["run", "--rm", "--runtime", "runc", "-p",
+                                                                     "18091:80", *PODMAN_LIMITS, env.ref, "true"],
+                                                       env=env.podman_env),
+        }
+        durations = {name: [] for name in starts}
+        for _ in range(args.starts):
+            for name, f in starts.items():
+                durations[name].append(f())
+        report(f"run --rm with the bridge network and one published port ({args.starts} each, interleaved)",
+               durations, "podman run --rm -p (runc)")
     finally:
         subprocess.run(pb + ["rm", "-f", "web"], env=penv, stdout=subprocess.DEVNULL)
         env.close()
