@@ -61,7 +61,7 @@ class Supervisor:
         self.stdin_w = self.stdin_r = None
         self.outputs: dict[int, str] = {}
 
-    def start(self, ready_fd: int) -> None:
+    def start(self, ready_fd: int, restarting: bool = False) -> None:
         from pocketbox.runtime.run import Container
 
         if self.wait_attach:  # `start -a` / `run -it`: the first client sees the first byte of output
@@ -100,10 +100,20 @@ class Supervisor:
 
         pid = self.container.pid
         started = process_start_time(pid)
-        self.engine.update(self.cid, lambda r: r["State"].update(
-            Status="running", Running=True, Paused=False, Pid=pid, PidStartTime=started, StartedAt=now(),
-            ExitCode=0, Error="", OOMKilled=False, ShimPid=os.getpid(), ShimStartTime=process_start_time(os.getpid()),
-            StopRequested=False, Restarting=False) or r.update(NetworkSettings=network))
+        stopped_meanwhile = False
+
+        def running(r):
+            nonlocal stopped_meanwhile
+            # a new `start` clears an old stop; a stop that arrived while we restarted stands
+            stopped_meanwhile = restarting and bool(r["State"].get("StopRequested"))
+            r["State"].update(
+                Status="running", Running=True, Paused=False, Pid=pid, PidStartTime=started, StartedAt=now(),
+                ExitCode=0, Error="", OOMKilled=False, ShimPid=os.getpid(),
+                ShimStartTime=process_start_time(os.getpid()), StopRequested=stopped_meanwhile, Restarting=False)
+            r["NetworkSettings"] = network
+        self.engine.update(self.cid, running)
+        if stopped_meanwhile:
+            self.container.cgroup.kill_all()  # the monitor records the exit; the policy ends there
         os.write(ready_fd, b"started\n")
         os.close(ready_fd)
 
@@ -258,7 +268,7 @@ class Supervisor:
         self.wait_attach = False
         read_end, write_end = os.pipe()
         try:
-            self.start(write_end)
+            self.start(write_end, restarting=True)
         finally:
             os.close(read_end)
 
