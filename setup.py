@@ -23,4 +23,4 @@ class BuildWithMonitor(build_py):
         compile_monitor(os.path.join(self.build_lib, "pocketbox"))
 
 
-setup(cffi_modules=["csrc/build_sys.py:ffibuilder"], cmdclass={"build_py": BuildWithMonitor})
+setup(cffi_modules=["csrc/build_sys.py:ffibuilder", "csrc/build_seccomp.py:ffibuilder"], cmdclass={"build_py": BuildWithMonitor})

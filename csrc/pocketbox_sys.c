@@ -80,3 +80,13 @@ int pb_capget(uint32_t *out6)
     out6[4] = data[0].inheritable; out6[5] = data[1].inheritable;
     return 0;
 }
+
+/* man 2 seccomp: install a classic-BPF filter (compiled earlier, by libseccomp) on this thread.
+ * `filter` holds `bytes` bytes of struct sock_filter, 8 bytes per instruction. */
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+int pb_seccomp_load(const void *filter, size_t bytes)
+{
+    struct sock_fprog prog = {(unsigned short)(bytes / sizeof(struct sock_filter)), (struct sock_filter *)filter};
+    return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}

@@ -16,7 +16,7 @@ fi
 # Runtime: python3 + a C compiler for the cffi extension. Tests and benchmarks: the registry,
 # skopeo/umoci/podman/runc as peers, busybox-static and debootstrap for the test images.
 PACKAGES="python3 python3-venv python3-dev gcc libffi-dev ca-certificates \
-  iproute2 nftables util-linux zstd docker-registry skopeo umoci runc podman busybox-static debootstrap"
+  libseccomp-dev iproute2 nftables util-linux zstd docker-registry skopeo umoci runc podman busybox-static debootstrap"
 
 missing=""
 for p in $PACKAGES; do

@@ -151,6 +151,8 @@ ACTS = {
     "prctl": ("forbid gaining privileges (setuid binaries, file capabilities)", "prctl({option}, 1)",
               "man 2 prctl"),
     "setuid": ("become user {uid}:{gid}", "setgroups(); setresgid({gid}); setresuid({uid})", "man 2 setresuid"),
+    "seccomp": ("filter every later system call through the seccomp profile (forbidden ones fail with EPERM)",
+                "seccomp(SECCOMP_SET_MODE_FILTER, {instructions} BPF instructions)", "man 2 seccomp"),
     "execve": ("run the container's command {argv}", "execve({path!r}, {argv}, env={env})", "man 2 execve"),
     "setns": ("join the container's {namespace} namespace", "setns(/proc/{pid}/ns/{namespace})", "man 2 setns"),
     "join": ("join the {namespace} namespace prepared for the container", "setns(open({path!r}))", "man 2 setns"),

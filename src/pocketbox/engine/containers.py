@@ -125,16 +125,20 @@ class Containers:
         if len(set(targets)) != len(targets):
             raise opt.InvalidOption(f"duplicate mount point: {sorted(t for t in targets if targets.count(t) > 1)[0]}")
         env = opt.parse_env_files(o.env_files) + opt.expand_env(o.env)
-        no_new_privs = False
+        no_new_privs, seccomp_opt = False, None
         for s in o.security_opt:
             if s in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"):
                 no_new_privs = True
+            elif s.startswith(("seccomp=", "seccomp:")):
+                seccomp_opt = s[len("seccomp="):]
             elif s not in ("no-new-privileges:false", "no-new-privileges=false"):
-                raise opt.InvalidOption(f"invalid --security-opt: {s!r} (pocketbox knows no-new-privileges)")
+                raise opt.InvalidOption(f"invalid --security-opt: {s!r} (pocketbox knows no-new-privileges, "
+                                        "seccomp=unconfined|PROFILE.json)")
         try:
             caps = capabilities.resolve(o.cap_add, o.cap_drop, o.privileged)
         except ValueError as e:
             raise opt.InvalidOption(str(e)) from None
+        seccomp = self._seccomp(seccomp_opt, caps, o.privileged)
         if o.name is not None and not NAME_RE.match(o.name):
             raise opt.InvalidOption(f'Invalid container name ({o.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
         args = specs.command_line(config, o.command, o.entrypoint)
@@ -178,7 +182,7 @@ class Containers:
                 args=args, env=specs.environment(config.get("Env") or [], env, hostname, user.home, o.tty),
                 cwd=cwd, user=user, hostname=hostname, tty=o.tty, stdin_open=o.interactive, caps=caps,
                 no_new_privs=no_new_privs, read_only=o.read_only, mounts=specs.default_mounts(str(etc_dir), mounts),
-                network=o.network, netns=None if o.network == "none" else str(cdir / "netns"), resources=resources, overlay=overlay, privileged=o.privileged, copy_up=copy_up)
+                seccomp=seccomp, network=o.network, netns=None if o.network == "none" else str(cdir / "netns"), resources=resources, overlay=overlay, privileged=o.privileged, copy_up=copy_up)
             if o.tty:
                 try:
                     size = os.get_terminal_size(0)
@@ -206,6 +210,18 @@ class Containers:
             self._release_name(name, cid)
             self._remove_created_volumes()
             raise
+
+    @staticmethod
+    def _seccomp(option: str | None, caps: list[str], privileged: bool) -> dict | None:
+        """Docker's rules: the default profile, unless `seccomp=unconfined` or --privileged (none),
+        or `seccomp=FILE` (a profile in Docker's JSON format)."""
+        if option == "unconfined" or (privileged and option is None):
+            return None
+        from pocketbox.engine import seccomp_profile
+
+        if option is None:
+            return seccomp_profile.default_profile(caps)
+        return seccomp_profile.load_profile_file(option, caps)
 
     def _check_network(self, o, config: dict) -> tuple[dict | None, list]:
         """--network and -p/-P checked before anything is made: (the container whose network is

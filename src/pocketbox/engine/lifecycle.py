@@ -194,4 +194,6 @@ def exec_process(engine: Containers, ref: str, command: list[str], *, interactiv
     process.update(args=list(command), env=[f"{k}={v}" for k, v in merged.items()], cwd=workdir or process.get("cwd", "/"),
                    terminal=tty, stdinOpen=interactive)
     paths = {k: v for k, v in record["Cgroup"]["Paths"].items() if os.path.isdir(v)}
-    return exec_in(pid, process, paths, detach)
+    from pocketbox.runtime.run import seccomp_program
+
+    return exec_in(pid, process, paths, detach, seccomp_program(spec))

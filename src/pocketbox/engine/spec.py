@@ -73,7 +73,7 @@ def user_mount(kind: str, source: str | None, destination: str, read_only: bool,
 def build(*, args: list[str], env: list[str], cwd: str, user: User, hostname: str, tty: bool, stdin_open: bool,
           caps: list[str], no_new_privs: bool, read_only: bool, mounts: list[dict], network: str,
           resources: dict, overlay: str, privileged: bool, copy_up: list[str] | None = None,
-          netns: str | None = None) -> dict:
+          netns: str | None = None, seccomp: dict | None = None) -> dict:
     """`netns`: the path of a network namespace the engine prepares (bridge, container:NAME);
     without it the runtime makes a new, empty one (none)."""
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")]
@@ -96,6 +96,7 @@ def build(*, args: list[str], env: list[str], cwd: str, user: User, hostname: st
             "resources": resources,
             "maskedPaths": [] if privileged else MASKED_PATHS,
             "readonlyPaths": [] if privileged else READONLY_PATHS,
+            **({"seccomp": seccomp} if seccomp else {}),
         },
         "annotations": {OVERLAY_ANNOTATION: overlay,
                         **({COPYUP_ANNOTATION: "\n".join(copy_up)} if copy_up else {})},

@@ -19,7 +19,7 @@ NAMESPACE_ORDER = [("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", s
                    ("pid", sc.CLONE_NEWPID), ("cgroup", sc.CLONE_NEWCGROUP), ("mnt", sc.CLONE_NEWNS)]
 
 
-def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False) -> int:
+def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, seccomp_bpf: bytes | None = None) -> int:
     """Run `process` (OCI process object) in the container whose PID 1 is `pid`; returns its exit code."""
     terminal = bool(process.get("terminal"))
     if terminal:
@@ -55,7 +55,7 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False) -
                 explain.report("setns", namespace=name, pid=pid)
             grandchild = os.fork()
             if grandchild == 0:
-                _become(process, err_w, child_sock)
+                _become(process, err_w, child_sock, seccomp_bpf)
             if child_sock:
                 child_sock.close()
             os.close(err_w)
@@ -99,7 +99,7 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False) -
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
-def _become(process: dict, err_w: int, console_sock) -> None:
+def _become(process: dict, err_w: int, console_sock, seccomp_bpf: bytes | None = None) -> None:
     """In the grandchild, inside every namespace: the same finishing steps as the container's init."""
     try:
         if process.get("terminal"):
@@ -107,7 +107,7 @@ def _become(process: dict, err_w: int, console_sock) -> None:
         else:
             os.setsid()
         cwd = process.get("cwd", "/")
-        init._switch_user(process, explain.report)
+        init._switch_user(process, explain.report, seccomp_bpf)
         try:
             os.chdir(cwd)
         except OSError as e:

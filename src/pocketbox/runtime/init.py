@@ -29,7 +29,8 @@ class InitError(Exception):
         self.code = code
 
 
-def container_init(spec: dict, bundle: str, go_fd: int, err_fd: int, console_sock, report=None) -> None:
+def container_init(spec: dict, bundle: str, go_fd: int, err_fd: int, console_sock, report=None,
+                   seccomp_bpf: bytes | None = None) -> None:
     """Never returns: execs the container's command, or writes the failure to err_fd and exits."""
     try:
         # Not dumpable until execve: nothing in the container may ptrace us or open
@@ -39,7 +40,7 @@ def container_init(spec: dict, bundle: str, go_fd: int, err_fd: int, console_soc
             os._exit(125)
         os.close(go_fd)
         report = report or explain.report
-        _setup(spec, bundle, console_sock, report)
+        _setup(spec, bundle, console_sock, report, seccomp_bpf)
         _exec(spec["process"], err_fd, report)
     except InitError as e:
         _fail(err_fd, str(e), e.code)
@@ -56,7 +57,7 @@ def _fail(err_fd: int, message: str, code: int) -> None:
         os._exit(code)
 
 
-def _setup(spec: dict, bundle: str, console_sock, report) -> None:
+def _setup(spec: dict, bundle: str, console_sock, report, seccomp_bpf: bytes | None = None) -> None:
     if spec["process"].get("terminal"):
         # Import now: after pivot_root the host's Python library is out of reach.
         import socket  # noqa: F401
@@ -110,7 +111,7 @@ def _setup(spec: dict, bundle: str, console_sock, report) -> None:
     if spec["root"].get("readonly"):
         rootfs.readonly_root(report)
     os.umask(0o022)
-    _switch_user(process, report)
+    _switch_user(process, report, seccomp_bpf)
     try:
         os.chdir(cwd)
     except OSError as e:
@@ -150,7 +151,13 @@ def _stdio(process: dict, console_sock) -> None:
         os.setsid()
 
 
-def _switch_user(process: dict, report) -> None:
+def _switch_user(process: dict, report, seccomp_bpf: bytes | None = None) -> None:
+    """Capabilities, user and groups, no_new_privs, seccomp: runc's order. Loading a filter needs
+    CAP_SYS_ADMIN or no_new_privs: without NNP it goes first, while we still hold every capability,
+    with NNP last (every remaining step is a call the default profile allows)."""
+    nnp = bool(process.get("noNewPrivileges"))
+    if seccomp_bpf and not nnp:
+        _load_seccomp(seccomp_bpf, report)
     caps = process.get("capabilities", {})
     bounding = capabilities.mask(caps.get("bounding", []))
     capabilities.drop_bounding(bounding)
@@ -167,6 +174,15 @@ def _switch_user(process: dict, report) -> None:
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
         report("prctl", option="PR_SET_NO_NEW_PRIVS")
     report("setuid", uid=uid, gid=gid)
+    if seccomp_bpf and nnp:
+        _load_seccomp(seccomp_bpf, report)
+
+
+def _load_seccomp(bpf: bytes, report) -> None:
+    from pocketbox.runtime import seccomp
+
+    seccomp.load(bpf)
+    report("seccomp", instructions=len(bpf) // 8)
 
 
 def find_executable(name: str, path_env: str) -> str:

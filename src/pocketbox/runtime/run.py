@@ -49,6 +49,20 @@ def limits_from_spec(spec: dict) -> Limits:
     return limits
 
 
+def seccomp_program(spec: dict) -> bytes | None:
+    """The compiled BPF of the spec's seccomp section (cached under the state root), or None."""
+    section = spec.get("linux", {}).get("seccomp")
+    if not section:
+        return None
+    from pocketbox.runtime.seccomp import SeccompError, cached_bpf
+    from pocketbox.state import state_root
+
+    try:
+        return cached_bpf(section, state_root() / "cache" / "seccomp")
+    except SeccompError as e:
+        raise StartError(f"invalid seccomp profile: {e}") from None
+
+
 def exit_code(status: int) -> int:
     """Docker's convention: the exit status, or 128+n for death by signal n."""
     if os.WIFSIGNALED(status):
@@ -71,6 +85,7 @@ class Container:
                                       cpu=cpu_limited)
         self.pid = 0
         self.console: int | None = None
+        self.seccomp_bpf = seccomp_program(self.spec)
 
     def start(self) -> None:
         """Fork the container process and wait until it has exec'd its command (or failed)."""
@@ -100,7 +115,7 @@ class Container:
                     for target, fd in enumerate(self.stdio):
                         if fd != target:
                             os.dup2(fd, target)
-                container_init(self.spec, self.bundle, go_r, err_w, child_sock, self.report)
+                container_init(self.spec, self.bundle, go_r, err_w, child_sock, self.report, self.seccomp_bpf)
             if new_pid_ns:
                 sc.setns(own_pid_ns, sc.CLONE_NEWPID)  # later children (hooks, cleanup) stay in ours
             self.report("fork", pid=pid, namespace="new PID namespace: it is PID 1 there" if new_pid_ns else "host")
