@@ -1,6 +1,7 @@
 """`run --rm busybox true`, side by side: pocketbox and podman (runtime runc), both with
 --network none (a new, empty network namespace), and runc on a prepared bundle (which has one
-too). Prints medians and ratios. Runs in a network namespace of its own.
+too). Prints medians and ratios. Runs in a network namespace of its own. pocketbox runs twice:
+with its default seccomp profile (as podman does) and without (issue 8: what the filter costs).
 
 Target (issue 3): pocketbox at most 0.4x podman's wall time.
 Usage: sudo /opt/pocketbox/venv/bin/python benchmarks/run_busybox.py [--runs N]"""
@@ -20,6 +21,9 @@ def main() -> None:
         tools = {
             "pocketbox run --rm": lambda: timed(pocketbox_argv() + ["run", "--rm", "--network", "none", env.ref, "true"],
                                                 env=env.pb_env),
+            "pocketbox run --rm, seccomp=unconfined": lambda: timed(pocketbox_argv() + [
+                "run", "--rm", "--network", "none", "--security-opt", "seccomp=unconfined", env.ref, "true"],
+                env=env.pb_env),
             "podman run --rm (runc)": lambda: timed(env.podman + ["run", "--rm", "--runtime", "runc", "--network",
                                                                   "none", *PODMAN_LIMITS, env.ref, "true"],
                                                     env=env.podman_env),

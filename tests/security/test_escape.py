@@ -74,6 +74,22 @@ def test_block_device_from_mknod_cannot_be_opened(pb, busybox):
     assert "Operation not permitted" in r.stderr                   # but the devices cgroup refuses the open
 
 
+def test_only_default_devices_and_those_given_with_device(pb, debian_ref):
+    host = "/dev/kvm" if os.path.exists("/dev/kvm") else "/dev/loop-control"
+    st = os.stat(host)
+    major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    made = f'do {{ system("mknod /tmp/node c {major} {minor}") == 0 or die; open(my $f, "<", "/tmp/node") }}'
+    assert errno_of(pb, debian_ref, made) == EPERM                                  # not allowed by default
+    assert errno_of(pb, debian_ref, f'open(my $f, "<", "{host}")', "--device", host) == -1     # --device: usable
+    ro = f"{host}:/dev/extra/node:r"
+    assert errno_of(pb, debian_ref, 'open(my $f, "<", "/dev/extra/node")', "--device", ro) == -1
+    assert errno_of(pb, debian_ref, 'open(my $f, ">", "/dev/extra/node")', "--device", ro) == EPERM   # r only
+    for bad, message in (("/etc/passwd", "not a device node"), ("/dev/nope", "no such file"),
+                         (f"{host}:/etc/x", "under /dev/")):
+        r = pb("run", "--rm", "--device", bad, debian_ref, "true", expect=125)
+        assert message in r.stderr and r.stderr.count("\n") == 1
+
+
 def test_proc_and_sys_files_that_act_on_the_host_are_read_only(pb, debian_ref):
     for path in ("/proc/sysrq-trigger", "/proc/sys/kernel/core_pattern", "/proc/sys/kernel/hostname",
                  "/proc/sys/vm/drop_caches", "/sys/kernel/uevent_helper", "/sys/kernel/mm/ksm/run"):

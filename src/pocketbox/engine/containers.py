@@ -139,6 +139,7 @@ class Containers:
         except ValueError as e:
             raise opt.InvalidOption(str(e)) from None
         seccomp = self._seccomp(seccomp_opt, caps, o.privileged)
+        devices = [opt.parse_device(d) for d in o.devices]
         if o.name is not None and not NAME_RE.match(o.name):
             raise opt.InvalidOption(f'Invalid container name ({o.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
         args = specs.command_line(config, o.command, o.entrypoint)
@@ -175,6 +176,9 @@ class Containers:
                 resources["pids"] = {"limit": o.pids_limit}
             if o.privileged:
                 resources["devices"] = [{"allow": True, "access": "rwm"}]
+            elif devices:  # Docker's default rules stay; these are added
+                resources["devices"] = [{"allow": True, "type": d["type"], "major": d["major"], "minor": d["minor"],
+                                         "access": d["CgroupPermissions"]} for d in devices]
             cwd = o.workdir or config.get("WorkingDir") or "/"
             if not cwd.startswith("/"):
                 raise opt.InvalidOption(f"the working directory '{cwd}' is invalid, it needs to be an absolute path")
@@ -183,6 +187,10 @@ class Containers:
                 cwd=cwd, user=user, hostname=hostname, tty=o.tty, stdin_open=o.interactive, caps=caps,
                 no_new_privs=no_new_privs, read_only=o.read_only, mounts=specs.default_mounts(str(etc_dir), mounts),
                 seccomp=seccomp, network=o.network, netns=None if o.network == "none" else str(cdir / "netns"), resources=resources, overlay=overlay, privileged=o.privileged, copy_up=copy_up)
+            if devices:
+                bundle["linux"]["devices"] = [{"path": d["PathInContainer"], "type": d["type"], "major": d["major"],
+                                               "minor": d["minor"], "fileMode": d["fileMode"], "uid": 0, "gid": 0}
+                                              for d in devices]
             if o.tty:
                 try:
                     size = os.get_terminal_size(0)
@@ -202,6 +210,8 @@ class Containers:
 
                 record["HostConfig"]["PortBindings"] = to_docker(bindings)
             record["HostConfig"]["PublishAllPorts"] = o.publish_all
+            record["HostConfig"]["Devices"] = [{k: d[k] for k in ("PathOnHost", "PathInContainer", "CgroupPermissions")}
+                                               for d in devices]
             record["RestartCount"] = 0
             self.save(record)
             return record

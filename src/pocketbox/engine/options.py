@@ -47,6 +47,7 @@ class RunOptions:
     group_add: list[str] = field(default_factory=list)
     publish: list[str] = field(default_factory=list)
     publish_all: bool = False
+    devices: list[str] = field(default_factory=list)
 
 
 def parse_bytes(text: str, what: str) -> int:
@@ -230,3 +231,28 @@ def parse_restart(text: str) -> dict:
     if count and (name != "on-failure" or not count.isdigit()):
         raise InvalidOption(f"invalid restart policy {text!r}: only on-failure takes a maximum retry count")
     return {"Name": name, "MaximumRetryCount": int(count) if count else 0}
+
+
+def parse_device(spec: str) -> dict:
+    """--device HOST[:CONTAINER][:PERMS] (Docker's form) -> the host node's type and numbers."""
+    import stat
+
+    parts = spec.split(":")
+    if len(parts) > 3 or not parts[0]:
+        raise InvalidOption(f"invalid device specification: {spec}")
+    host = parts[0]
+    container = parts[1] if len(parts) > 1 and not set(parts[1]) <= set("rwm") else host
+    perms = parts[-1] if len(parts) > 1 and set(parts[-1]) <= set("rwm") and parts[-1] else "rwm"
+    try:
+        st = os.stat(host)
+    except OSError as e:
+        raise InvalidOption(f'error gathering device information while adding custom device "{host}": '
+                            f"{e.strerror.lower()}") from None
+    if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+        raise InvalidOption(f'error gathering device information while adding custom device "{host}": '
+                            "not a device node")
+    if not container.startswith("/dev/") or ".." in container.split("/"):
+        raise InvalidOption(f"invalid device path {container!r}: pocketbox puts devices under /dev/")
+    return {"PathOnHost": host, "PathInContainer": container, "CgroupPermissions": perms,
+            "type": "c" if stat.S_ISCHR(st.st_mode) else "b", "major": os.major(st.st_rdev),
+            "minor": os.minor(st.st_rdev), "fileMode": stat.S_IMODE(st.st_mode)}

@@ -93,7 +93,7 @@ def _setup(spec: dict, bundle: str, console_sock, report, seccomp_bpf: bytes | N
     copy_up = set(filter(None, spec.get("annotations", {}).get(COPYUP_ANNOTATION, "").split("\n")))
     rootfs.mount_all(root, spec.get("mounts", []), report, copy_up)
     if any(m["destination"] == "/dev" and m.get("type") == "tmpfs" for m in spec.get("mounts", [])):
-        rootfs.make_devices(root, report)
+        rootfs.make_devices(root, report, linux.get("devices") or [])
     rootfs.pivot(root, report)
     rootfs.mask_paths(linux.get("maskedPaths", []), linux.get("readonlyPaths", []), report)
     if spec.get("hostname") and "uts" in wanted:

@@ -202,8 +202,9 @@ def _mount_cgroupfs(root_fd: int, dest: str, report) -> None:
         os.close(target_fd)
 
 
-def make_devices(rootfs: str, report) -> None:
-    """Device nodes and symlinks of /dev (a fresh tmpfs), as runc/crun make them."""
+def make_devices(rootfs: str, report, extra: list[dict] = ()) -> None:
+    """Device nodes and symlinks of /dev (a fresh tmpfs), as runc/crun make them, and the
+    config's linux.devices (`--device`), which the engine keeps under /dev."""
     dev = os.path.join(rootfs, "dev")
     old = os.umask(0)
     try:
@@ -211,6 +212,16 @@ def make_devices(rootfs: str, report) -> None:
             path = os.path.join(dev, name)
             os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(major, minor))
             report("mknod", path=f"/dev/{name}", device=f"{kind} {major}:{minor}")
+        for d in extra:
+            name = os.path.normpath(d["path"]).removeprefix("/dev/")
+            if name.startswith("..") or d["path"] == "/dev":
+                raise OSError(22, f"device path {d['path']!r} is not under /dev")
+            path = os.path.join(dev, name)
+            os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
+            kind = stat.S_IFBLK if d["type"] == "b" else stat.S_IFCHR
+            os.mknod(path, kind | (d.get("fileMode") or 0o666), os.makedev(d["major"], d["minor"]))
+            os.chown(path, d.get("uid", 0), d.get("gid", 0))
+            report("mknod", path=d["path"], device=f"{d['type']} {d['major']}:{d['minor']}")
         for target, name in DEV_SYMLINKS:
             os.symlink(target, os.path.join(dev, name))
     finally:

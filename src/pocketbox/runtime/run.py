@@ -41,11 +41,14 @@ def limits_from_spec(spec: dict) -> Limits:
                     pids_limit=pids.get("limit"))
     if cpu.get("quota") and cpu.get("period"):
         limits.cpus = cpu["quota"] / cpu["period"]
-    devices = r.get("devices")
-    if devices is not None:
-        limits.devices = [f"{d.get('type', 'a')} {d.get('major', '*') if d.get('major', -1) != -1 else '*'}:"
-                          f"{d.get('minor', '*') if d.get('minor', -1) != -1 else '*'} {d.get('access', 'rwm')}"
-                          for d in devices if d.get("allow")]
+    for d in r.get("devices") or []:  # in order, after the defaults: a deny of everything starts afresh
+        if not d.get("allow"):
+            if d.get("type", "a") == "a" and d.get("major", -1) == -1:
+                limits.devices = []
+            continue
+        major = d["major"] if d.get("major", -1) not in (-1, None) else "*"
+        minor = d["minor"] if d.get("minor", -1) not in (-1, None) else "*"
+        limits.devices.append(f"{d.get('type', 'a')} {major}:{minor} {d.get('access', 'rwm')}")
     return limits
 
 
