@@ -90,3 +90,9 @@ int pb_seccomp_load(const void *filter, size_t bytes)
     struct sock_fprog prog = {(unsigned short)(bytes / sizeof(struct sock_filter)), (struct sock_filter *)filter};
     return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
 }
+
+/* man 2 bpf: one command with its attribute block (built by the caller, runtime/devices_bpf.py). */
+long pb_bpf(int cmd, void *attr, unsigned int size)
+{
+    return syscall(SYS_bpf, cmd, attr, size);
+}

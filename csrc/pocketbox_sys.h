@@ -14,3 +14,4 @@ int pb_prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long a
 int pb_capset(uint32_t eff0, uint32_t eff1, uint32_t perm0, uint32_t perm1, uint32_t inh0, uint32_t inh1);
 int pb_capget(uint32_t *out6);
 int pb_seccomp_load(const void *filter, size_t bytes);
+long pb_bpf(int cmd, void *attr, unsigned int size);

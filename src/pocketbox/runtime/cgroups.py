@@ -9,7 +9,7 @@ touched. The flags map to files like this (and `--explain` will show each write)
     --cpus          cpu.max "quota period"        cpu/cpu.cfs_quota_us + cpu.cfs_period_us
     --cpu-shares    cpu.weight (1024 -> 100)      cpu/cpu.shares
     --pids-limit    pids.max                      pids/pids.max
-    (devices)       (eBPF; not yet)               devices/devices.deny + devices.allow
+    (devices)       eBPF program (devices_bpf.py) devices/devices.deny + devices.allow (+ eBPF on hybrid)
     kill all        cgroup.kill                   cgroup.kill of the hybrid unified tree, else SIGKILL each pid
 """
 import os
@@ -93,6 +93,8 @@ class ContainerCgroup:
                     self._create_v2(limits)
                 else:
                     self._create_v1(limits)
+                if "unified" in self.paths:  # v2 has no devices controller: an eBPF program (hybrid: both)
+                    self._device_filter(self.paths["unified"], limits.devices)
                 return
             except FileNotFoundError:  # another container's destroy() removed the shared parent: again
                 self.destroy()
@@ -101,6 +103,17 @@ class ContainerCgroup:
             except BaseException:
                 self.destroy()
                 raise
+
+    @staticmethod
+    def _device_filter(cgroup_dir: str, rules: list[str]) -> None:
+        from pocketbox import explain
+        from pocketbox.runtime import devices_bpf
+
+        devices_bpf.attach(cgroup_dir, rules)
+        explain.emit("cgroup", f"allow only {len(rules)} device rules (null, zero, tty, ...) to the container's "
+                     "processes: an eBPF program on its cgroup v2 directory",
+                     f"bpf(BPF_PROG_LOAD, BPF_PROG_TYPE_CGROUP_DEVICE); bpf(BPF_PROG_ATTACH, {cgroup_dir})",
+                     "man 2 bpf")
 
     def _create_v2(self, limits: Limits) -> None:
         parent = f"{CGROUP_ROOT}/{PARENT}"
