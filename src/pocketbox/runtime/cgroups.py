@@ -110,7 +110,7 @@ class ContainerCgroup:
         from pocketbox.runtime import devices_bpf
 
         devices_bpf.attach(cgroup_dir, rules)
-        explain.emit("cgroup", f"allow only {len(rules)} device rules (null, zero, tty, ...) to the container's "
+        explain.emit("bpf", f"allow only {len(rules)} device rules (null, zero, tty, ...) to the container's "
                      "processes: an eBPF program on its cgroup v2 directory",
                      f"bpf(BPF_PROG_LOAD, BPF_PROG_TYPE_CGROUP_DEVICE); bpf(BPF_PROG_ATTACH, {cgroup_dir})",
                      "man 2 bpf")

@@ -1,0 +1,33 @@
+#!/bin/sh
+# The disk of the cgroup v2 test VM: Debian bookworm (debootstrap) with Debian's own kernel
+# (linux-image-amd64, its initramfs has the virtio drivers), the packages scripts/install.sh
+# wants (so that it runs unchanged with no network in the guest), and a tiny init that mounts
+# the project share and runs tests/vm/guest-init.sh from it.
+# Usage: sh tests/vm/build-guest.sh OUT "PACKAGES" -> OUT.img, OUT.vmlinuz, OUT.initrd
+set -eu
+OUT=${1:?usage: build-guest.sh OUT PACKAGES}
+PACKAGES=${2:?usage: build-guest.sh OUT PACKAGES}
+MIRROR=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)
+[ -n "$MIRROR" ] || MIRROR=$(awk '$1 == "deb" {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
+ROOT="$OUT.root"
+rm -rf "$ROOT"
+debootstrap --variant=minbase --include="linux-image-amd64,kmod,$(echo "$PACKAGES" | tr -s ' ' ',')" \
+    bookworm "$ROOT" "$MIRROR" >/dev/null
+cat > "$ROOT/sbin/pocketbox-vm-init" <<'INIT'
+#!/bin/sh
+# PID 1 of the test VM: the basics, then the script of the tests from the project share.
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+modprobe 9pnet_virtio
+modprobe 9p
+mkdir -p /mnt/project
+mount -t 9p -o trans=virtio,version=9p2000.L,ro project /mnt/project
+exec /bin/sh /mnt/project/tests/vm/guest-init.sh
+INIT
+chmod 755 "$ROOT/sbin/pocketbox-vm-init"
+cp "$ROOT"/boot/vmlinuz-* "$OUT.vmlinuz"
+cp "$ROOT"/boot/initrd.img-* "$OUT.initrd"
+rm -rf "$ROOT"/var/cache/apt/*.bin "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/*
+mkfs.ext4 -q -F -L pocketbox-vm -d "$ROOT" "$OUT.img" 4G
+rm -rf "$ROOT"

@@ -1,0 +1,34 @@
+#!/bin/sh
+# PID 1 of the test VM, after /sbin/pocketbox-vm-init: a host with only cgroup2 and no network
+# but loopback. Provisions pocketbox as Vagrant does (scripts/install.sh, unchanged; pip reads
+# the wheels the test downloaded on the host), runs checks.py, leaves the results on the
+# results share and powers off.
+RESULTS=/mnt/results
+mkdir -p "$RESULTS"
+mount -t 9p -o trans=virtio,version=9p2000.L results "$RESULTS"
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+# what systemd does on a cgroup v2 host: the controllers are available to child cgroups
+for c in $(cat /sys/fs/cgroup/cgroup.controllers); do echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control; done
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+ip link set lo up
+hostname pocketbox-vm
+echo "guest: $(uname -r), $(grep -c . /proc/self/mountinfo) mounts, cgroup: $(stat -f -c %T /sys/fs/cgroup)"
+
+# the synced folder, as Vagrant's rsync makes it (without .git and build products)
+mkdir -p /vagrant
+(cd /mnt/project && tar --exclude=./.git --exclude=./build --exclude='*.egg-info' --exclude='*.so' \
+    --exclude=__pycache__ --exclude=./src/pocketbox/pocketbox-monitor -cf - .) | (cd /vagrant && tar xf -)
+start=$(date +%s)
+PIP_NO_INDEX=1 PIP_FIND_LINKS="$RESULTS/wheels" sh /vagrant/scripts/install.sh > "$RESULTS/provision.log" 2>&1
+echo "$?" > "$RESULTS/provision.rc"
+echo "guest: provisioning took $(( $(date +%s) - start )) s (exit $(cat "$RESULTS/provision.rc"))"
+python3 /mnt/project/tests/vm/checks.py "$RESULTS" > "$RESULTS/checks.log" 2>&1
+echo "guest: checks done (exit $?)"
+sync
+echo 1 > /proc/sys/kernel/sysrq
+echo o > /proc/sysrq-trigger
+sleep 60
