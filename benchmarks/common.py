@@ -13,18 +13,9 @@ sys.path.insert(0, str(REPO / "tests"))
 from helpers.registry import RegistryProcess, skopeo_push  # noqa: E402
 
 
-def own_network_namespace() -> None:
-    """Benchmarks run in a network namespace of their own (the machine's network rule): the
-    bridges, veths and NAT rules of pocketbox and podman live and die with it."""
-    from pocketbox import syscalls
+from helpers.netns import own_network_namespace  # noqa: E402
 
-    syscalls.unshare(syscalls.CLONE_NEWNET)
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
-        f.write("1")
-
-
-own_network_namespace()
+own_network_namespace()  # the bridges, veths and NAT rules of pocketbox and podman live and die with it
 
 
 def bench_dir() -> Path:

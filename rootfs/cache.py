@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import ociimage
+from helpers.netns import in_host_network  # debootstrap downloads from the machine's own network namespace
 
 HERE = Path(__file__).resolve().parent
 
@@ -34,7 +35,8 @@ def layout_from_recipe(name: str, tag: str = "latest") -> Path:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
-        subprocess.run(["sh", str(recipe), str(work / "rootfs")], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(in_host_network(["sh", str(recipe), str(work / "rootfs")]), check=True,
+                       stdout=subprocess.DEVNULL)
         layout = ociimage.Layout(work / "layout")
         layout.tag(layout.image([ociimage.tar_dir(work / "rootfs")]), tag)
         shutil.rmtree(out, ignore_errors=True)

@@ -14,9 +14,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # Runtime: python3 + a C compiler for the cffi extension. Tests and benchmarks: the registry,
-# skopeo/umoci/podman/runc as peers, busybox-static and debootstrap for the test images.
+# skopeo/umoci/podman/runc as peers, busybox-static and debootstrap for the test images, qemu
+# and e2fsprogs for the cgroup v2 VM test (tests/vm).
 PACKAGES="python3 python3-venv python3-dev gcc libffi-dev ca-certificates \
-  libseccomp-dev iproute2 nftables util-linux zstd docker-registry skopeo umoci runc podman busybox-static debootstrap"
+  libseccomp-dev iproute2 nftables util-linux zstd docker-registry skopeo umoci runc podman busybox-static debootstrap \
+  qemu-system-x86 e2fsprogs"
 
 missing=""
 for p in $PACKAGES; do

@@ -18,20 +18,10 @@ from helpers.registry import RegistryProcess, raw_push, skopeo_push  # noqa: E40
 IS_ROOT = os.geteuid() == 0
 
 
-def _own_network_namespace() -> None:
-    """The whole suite runs in a network namespace it makes for itself (the machine's network
-    rule): every bridge, veth, address, NAT rule and sysctl a test causes lives and dies there,
-    and the registry it talks to listens on this namespace's own 127.0.0.1."""
-    from pocketbox import syscalls
+if IS_ROOT:  # the whole suite runs in a network namespace of its own (helpers/netns.py)
+    from helpers.netns import own_network_namespace
 
-    syscalls.unshare(syscalls.CLONE_NEWNET)  # before any thread exists: the whole process moves
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    with open("/proc/sys/net/ipv4/ip_forward", "w") as f:  # this namespace's, not the machine's
-        f.write("1")
-
-
-if IS_ROOT:
-    _own_network_namespace()
+    own_network_namespace()
 
 
 def pocketbox_argv() -> list[str]:

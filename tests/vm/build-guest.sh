@@ -11,8 +11,18 @@ MIRROR=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/debian.sour
 [ -n "$MIRROR" ] || MIRROR=$(awk '$1 == "deb" {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
 ROOT="$OUT.root"
 rm -rf "$ROOT"
-debootstrap --variant=minbase --include="linux-image-amd64,kmod,$(echo "$PACKAGES" | tr -s ' ' ',')" \
-    bookworm "$ROOT" "$MIRROR" >/dev/null
+debootstrap --variant=minbase bookworm "$ROOT" "$MIRROR" >/dev/null
+# apt (not debootstrap's --include) resolves virtual packages such as podman's network stack
+printf '#!/bin/sh\nexit 101\n' > "$ROOT/usr/sbin/policy-rc.d"   # start no service in the chroot
+chmod 755 "$ROOT/usr/sbin/policy-rc.d"
+mount -t proc proc "$ROOT/proc"
+trap 'umount "$ROOT/proc" 2>/dev/null || true' EXIT
+chroot "$ROOT" apt-get update -qq
+# shellcheck disable=SC2086
+DEBIAN_FRONTEND=noninteractive chroot "$ROOT" apt-get install -y -qq --no-install-recommends \
+    linux-image-amd64 kmod $PACKAGES >/dev/null
+umount "$ROOT/proc"
+rm -f "$ROOT/usr/sbin/policy-rc.d"
 cat > "$ROOT/sbin/pocketbox-vm-init" <<'INIT'
 #!/bin/sh
 # PID 1 of the test VM: the basics, then the script of the tests from the project share.
