@@ -96,3 +96,30 @@ long pb_bpf(int cmd, void *attr, unsigned int size)
 {
     return syscall(SYS_bpf, cmd, attr, size);
 }
+
+/* The new mount API, for idmapped mounts (man 2 open_tree, mount_setattr, move_mount). */
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+int pb_open_tree(int dirfd, const char *path, unsigned int flags)
+{
+    return syscall(SYS_open_tree, dirfd, path, flags);
+}
+
+/* struct mount_attr: attr_set, attr_clr, propagation, userns_fd (all __u64) */
+int pb_mount_setattr_idmap(int fd, int userns_fd)
+{
+    uint64_t attr[4] = {0x00100000 /* MOUNT_ATTR_IDMAP */, 0, 0, (uint64_t)userns_fd};
+    return syscall(SYS_mount_setattr, fd, "", 0x1000 /* AT_EMPTY_PATH */, attr, sizeof(attr));
+}
+
+int pb_move_mount(int from_fd, int to_dirfd, const char *to_path)
+{
+    return syscall(SYS_move_mount, from_fd, "", to_dirfd, to_path, 0x4 /* MOVE_MOUNT_F_EMPTY_PATH */);
+}

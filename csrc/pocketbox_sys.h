@@ -15,3 +15,6 @@ int pb_capset(uint32_t eff0, uint32_t eff1, uint32_t perm0, uint32_t perm1, uint
 int pb_capget(uint32_t *out6);
 int pb_seccomp_load(const void *filter, size_t bytes);
 long pb_bpf(int cmd, void *attr, unsigned int size);
+int pb_open_tree(int dirfd, const char *path, unsigned int flags);
+int pb_mount_setattr_idmap(int fd, int userns_fd);
+int pb_move_mount(int from_fd, int to_dirfd, const char *to_path);

@@ -115,3 +115,25 @@ def capget() -> tuple[int, int, int]:
     out = ffi.new("uint32_t[6]")
     _check(lib.pb_capget(out))
     return tuple(out[i] | (out[i + 1] << 32) for i in (0, 2, 4))
+
+
+# the new mount API (idmapped mounts for user namespaces)
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+AT_FDCWD = -100
+
+
+def open_tree_clone(path) -> int:
+    """man 2 open_tree: a detached copy of the mount tree at `path`, as an fd."""
+    return _check(lib.pb_open_tree(AT_FDCWD, _c(path), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC), path)
+
+
+def mount_setattr_idmap(fd: int, userns_fd: int) -> None:
+    """man 2 mount_setattr (MOUNT_ATTR_IDMAP): the detached mount shows file owners through the
+    user namespace's uid/gid maps."""
+    _check(lib.pb_mount_setattr_idmap(fd, userns_fd))
+
+
+def move_mount(fd: int, target) -> None:
+    """man 2 move_mount: attach the detached mount `fd` at `target`."""
+    _check(lib.pb_move_mount(fd, AT_FDCWD, _c(target)), target)

@@ -52,6 +52,9 @@ container.lazy = {n: ("share_commands",) for n in ("commit", "export", "diff")}
 @click.option("--cap-add", multiple=True, help="Add Linux capabilities.")
 @click.option("--cap-drop", multiple=True, help="Drop Linux capabilities.")
 @click.option("--privileged", is_flag=True, help="Give extended privileges to this container.")
+@click.option("--userns", default="host", show_default=True,
+              help="host, or auto: the container's root is an unprivileged host user (/etc/subuid's pocketbox "
+                   "range, else 100000-165535).")
 @click.option("--device", multiple=True, help="Add a host device: /dev/HOST[:/dev/CONTAINER][:rwm].")
 @click.option("--security-opt", multiple=True, help="Security options (no-new-privileges).")
 @click.option("-m", "--memory", help="Memory limit (e.g. 32m).")
@@ -67,7 +70,7 @@ container.lazy = {n: ("share_commands",) for n in ("commit", "export", "diff")}
 @needs_root
 def run(image, command, name, remove, detach, interactive, tty, attach, env, env_file, workdir, user, group_add, entrypoint,
         hostname,
-        network, publish, publish_all, volume, mounts, tmpfs, volumes_from, read_only, cap_add, cap_drop, privileged, device, security_opt, memory, memory_swap, cpus,
+        network, publish, publish_all, volume, mounts, tmpfs, volumes_from, read_only, cap_add, cap_drop, privileged, userns, device, security_opt, memory, memory_swap, cpus,
         cpu_shares, pids_limit, platform, pull, restart):
     """Create and run a new container from an image."""
     from pocketbox.engine.containers import Containers
@@ -81,7 +84,7 @@ def run(image, command, name, remove, detach, interactive, tty, attach, env, env
                       cpu_shares=cpu_shares, pids_limit=pids_limit, platform=platform, pull=pull,
                       restart=restart, mounts=list(mounts), tmpfs=list(tmpfs), volumes_from=list(volumes_from),
                       group_add=list(group_add), publish=list(publish), publish_all=publish_all,
-                      devices=list(device))
+                      devices=list(device), userns=userns)
     if tty and not sys.stdin.isatty() and interactive:
         raise PocketboxError("the input device is not a TTY")
     if detach and attach:

@@ -140,6 +140,7 @@ class Containers:
             raise opt.InvalidOption(str(e)) from None
         seccomp = self._seccomp(seccomp_opt, caps, o.privileged)
         devices = [opt.parse_device(d) for d in o.devices]
+        id_maps = self._user_namespace(o)
         if o.name is not None and not NAME_RE.match(o.name):
             raise opt.InvalidOption(f'Invalid container name ({o.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
         args = specs.command_line(config, o.command, o.entrypoint)
@@ -154,6 +155,8 @@ class Containers:
             os.mkdir(cdir, 0o700)
             for d in ("rootfs", "upper", "work"):
                 os.mkdir(cdir / d, 0o755)
+                if id_maps:  # what the container's root writes is owned by its host uid
+                    os.chown(cdir / d, id_maps[0]["hostID"], id_maps[0]["hostID"])
             lowers = [str(self.store.layer_dir(layer["ChainID"]) / "diff") for layer in reversed(image["Layers"])]
             user = users.resolve(o.user, [str(cdir / "upper")] + lowers, o.group_add)
             if share_from:  # --network container:NAME: its hostname and /etc files, as Docker does
@@ -187,6 +190,9 @@ class Containers:
                 cwd=cwd, user=user, hostname=hostname, tty=o.tty, stdin_open=o.interactive, caps=caps,
                 no_new_privs=no_new_privs, read_only=o.read_only, mounts=specs.default_mounts(str(etc_dir), mounts),
                 seccomp=seccomp, network=o.network, netns=None if o.network == "none" else str(cdir / "netns"), resources=resources, overlay=overlay, privileged=o.privileged, copy_up=copy_up)
+            if id_maps:
+                bundle["linux"]["namespaces"].append({"type": "user"})
+                bundle["linux"]["uidMappings"] = bundle["linux"]["gidMappings"] = id_maps
             if devices:
                 bundle["linux"]["devices"] = [{"path": d["PathInContainer"], "type": d["type"], "major": d["major"],
                                                "minor": d["minor"], "fileMode": d["fileMode"], "uid": 0, "gid": 0}
@@ -210,6 +216,8 @@ class Containers:
 
                 record["HostConfig"]["PortBindings"] = to_docker(bindings)
             record["HostConfig"]["PublishAllPorts"] = o.publish_all
+            record["HostConfig"]["UsernsMode"] = "" if o.userns == "host" else o.userns
+            record["IdMappings"] = {"UidMap": id_maps, "GidMap": id_maps} if id_maps else None
             record["HostConfig"]["Devices"] = [{k: d[k] for k in ("PathOnHost", "PathInContainer", "CgroupPermissions")}
                                                for d in devices]
             record["RestartCount"] = 0
@@ -220,6 +228,25 @@ class Containers:
             self._release_name(name, cid)
             self._remove_created_volumes()
             raise
+
+    @staticmethod
+    def _user_namespace(o) -> list[dict]:
+        """--userns auto: map the container's 0-65535 to the host range for pocketbox (Docker's
+        userns-remap, per container as podman's --userns=auto)."""
+        from pocketbox.engine.options import InvalidOption
+
+        if o.userns == "host":
+            return []
+        if o.userns != "auto":
+            raise InvalidOption(f"invalid --userns {o.userns!r}: pocketbox knows host and auto")
+        if o.privileged:
+            raise InvalidOption("privileged mode is incompatible with user namespaces (--userns auto)")
+        if o.network == "host" or o.network.startswith("container:"):
+            raise InvalidOption("--userns auto needs a network namespace of the container's own")
+        from pocketbox.runtime.userns import subordinate_range
+
+        start, count = subordinate_range()
+        return [{"containerID": 0, "hostID": start, "size": min(count, 65536)}]
 
     @staticmethod
     def _seccomp(option: str | None, caps: list[str], privileged: bool) -> dict | None:

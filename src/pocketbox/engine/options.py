@@ -47,6 +47,7 @@ class RunOptions:
     group_add: list[str] = field(default_factory=list)
     publish: list[str] = field(default_factory=list)
     publish_all: bool = False
+    userns: str = "host"
     devices: list[str] = field(default_factory=list)
 
 

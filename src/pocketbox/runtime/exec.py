@@ -16,7 +16,8 @@ from pocketbox.errors import PocketboxError
 from pocketbox.runtime import init
 
 NAMESPACE_ORDER = [("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE_NEWNET),
-                   ("pid", sc.CLONE_NEWPID), ("cgroup", sc.CLONE_NEWCGROUP), ("mnt", sc.CLONE_NEWNS)]
+                   ("pid", sc.CLONE_NEWPID), ("cgroup", sc.CLONE_NEWCGROUP), ("mnt", sc.CLONE_NEWNS),
+                   ("user", sc.CLONE_NEWUSER)]  # the user namespace last, as the container's init enters it
 
 
 def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, seccomp_bpf: bytes | None = None) -> int:

@@ -30,7 +30,7 @@ class InitError(Exception):
 
 
 def container_init(spec: dict, bundle: str, go_fd: int, err_fd: int, console_sock, report=None,
-                   seccomp_bpf: bytes | None = None) -> None:
+                   seccomp_bpf: bytes | None = None, userns_fd: int | None = None) -> None:
     """Never returns: execs the container's command, or writes the failure to err_fd and exits."""
     try:
         # Not dumpable until execve: nothing in the container may ptrace us or open
@@ -40,7 +40,7 @@ def container_init(spec: dict, bundle: str, go_fd: int, err_fd: int, console_soc
             os._exit(125)
         os.close(go_fd)
         report = report or explain.report
-        _setup(spec, bundle, console_sock, report, seccomp_bpf)
+        _setup(spec, bundle, console_sock, report, seccomp_bpf, userns_fd)
         _exec(spec["process"], err_fd, report)
     except InitError as e:
         _fail(err_fd, str(e), e.code)
@@ -57,7 +57,8 @@ def _fail(err_fd: int, message: str, code: int) -> None:
         os._exit(code)
 
 
-def _setup(spec: dict, bundle: str, console_sock, report, seccomp_bpf: bytes | None = None) -> None:
+def _setup(spec: dict, bundle: str, console_sock, report, seccomp_bpf: bytes | None = None,
+           userns_fd: int | None = None) -> None:
     if spec["process"].get("terminal"):
         # Import now: after pivot_root the host's Python library is out of reach.
         import socket  # noqa: F401
@@ -86,6 +87,10 @@ def _setup(spec: dict, bundle: str, console_sock, report, seccomp_bpf: bytes | N
     root = os.path.join(bundle, spec["root"]["path"])
     overlay = spec.get("annotations", {}).get(OVERLAY_ANNOTATION)
     if overlay:
+        if userns_fd is not None:
+            from pocketbox.runtime.userns import idmapped_lowers
+
+            overlay = idmapped_lowers(overlay, os.path.join(bundle, "idmapped"), userns_fd, report)
         sc.mount("overlay", root, "overlay", 0, overlay)
         report("mount", source="overlay", target=root, fstype="overlay", options=overlay)
     else:
@@ -111,6 +116,10 @@ def _setup(spec: dict, bundle: str, console_sock, report, seccomp_bpf: bytes | N
     if spec["root"].get("readonly"):
         rootfs.readonly_root(report)
     os.umask(0o022)
+    if userns_fd is not None:  # last: every privileged step above was done as the host's root
+        sc.setns(userns_fd, sc.CLONE_NEWUSER)
+        os.close(userns_fd)
+        report("userns", host=(linux.get("uidMappings") or [{}])[0].get("hostID"))
     _switch_user(process, report, seccomp_bpf)
     try:
         os.chdir(cwd)

@@ -89,10 +89,20 @@ class Container:
         self.pid = 0
         self.console: int | None = None
         self.seccomp_bpf = seccomp_program(self.spec)
+        self.userns_fd: int | None = None
 
     def start(self) -> None:
         """Fork the container process and wait until it has exec'd its command (or failed)."""
         self.cgroup.create(limits_from_spec(self.spec))
+        linux = self.spec.get("linux", {})
+        if any(ns["type"] == "user" for ns in linux.get("namespaces", [])):
+            from pocketbox.runtime import userns
+
+            try:
+                self.userns_fd = userns.create(linux.get("uidMappings") or [], linux.get("gidMappings") or [])
+            except OSError as e:
+                self.cgroup.destroy()
+                raise StartError(f"cannot create the container's user namespace: {e}") from None
         terminal = bool(self.spec["process"].get("terminal"))
         go_r, go_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -118,7 +128,8 @@ class Container:
                     for target, fd in enumerate(self.stdio):
                         if fd != target:
                             os.dup2(fd, target)
-                container_init(self.spec, self.bundle, go_r, err_w, child_sock, self.report, self.seccomp_bpf)
+                container_init(self.spec, self.bundle, go_r, err_w, child_sock, self.report, self.seccomp_bpf,
+                               self.userns_fd)
             if new_pid_ns:
                 sc.setns(own_pid_ns, sc.CLONE_NEWPID)  # later children (hooks, cleanup) stay in ours
             self.report("fork", pid=pid, namespace="new PID namespace: it is PID 1 there" if new_pid_ns else "host")
@@ -126,6 +137,9 @@ class Container:
             os.close(own_pid_ns)
             os.close(go_r)
             os.close(err_w)
+            if self.userns_fd is not None:  # the container's process holds it now
+                os.close(self.userns_fd)
+                self.userns_fd = None
             if child_sock:
                 child_sock.close()
         self.pid = pid
