@@ -26,9 +26,9 @@ rm -f "$ROOT/usr/sbin/policy-rc.d"
 cat > "$ROOT/sbin/pocketbox-vm-init" <<'INIT'
 #!/bin/sh
 # PID 1 of the test VM: the basics, then the script of the tests from the project share.
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
+mountpoint -q /proc || mount -t proc proc /proc
+mountpoint -q /sys || mount -t sysfs sysfs /sys        # (the initramfs moved these over)
+mountpoint -q /dev || mount -t devtmpfs devtmpfs /dev
 modprobe 9pnet_virtio
 modprobe 9p
 mkdir -p /mnt/project

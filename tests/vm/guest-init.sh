@@ -3,6 +3,7 @@
 # but loopback. Provisions pocketbox as Vagrant does (scripts/install.sh, unchanged; pip reads
 # the wheels the test downloaded on the host), runs checks.py, leaves the results on the
 # results share and powers off.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
 RESULTS=/mnt/results
 mkdir -p "$RESULTS"
 mount -t 9p -o trans=virtio,version=9p2000.L results "$RESULTS"
