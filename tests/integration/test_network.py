@@ -223,3 +223,34 @@ def test_no_leaks_after_100_runs_with_published_ports(pb, busybox):
     assert "dnat" not in nft_rules()
     assert json.loads((pb.root / "networks" / "endpoints.json").read_text()) == {}
     assert not list((pb.root / "containers").iterdir())
+
+
+def test_publish_all_exposed_ports(pb, busybox):
+    pb("run", "--name", "base", "--network", "none", busybox, "true")
+    pb("commit", "--change", "EXPOSE 80", "base", "web:exposed")
+    pb("rm", "base")
+    pb("run", "-d", "--name", "pall", "-P", "web:exposed", "sh", "-c", HTTPD.format(name="pall"))
+    line = pb("port", "pall").stdout.strip()
+    assert line.startswith("80/tcp -> 0.0.0.0:")
+    assert wait_http(f"http://127.0.0.1:{line.rsplit(':', 1)[1]}/") == "hello-from-pall\n"
+    assert json.loads(pb("inspect", "pall").stdout)[0]["HostConfig"]["PublishAllPorts"] is True
+    pb("rm", "-f", "pall")
+
+
+def test_outbound_traffic_is_masqueraded(pb, busybox, other_machine, tmp_path):
+    """The other machine has no route back to 172.17.0.0/16: an answer arrives only if the
+    container's traffic left with this host's address (masquerade) and was forwarded."""
+    (tmp_path / "index.html").write_text("from-the-other-machine\n")
+    server = subprocess.Popen(["nsenter", f"--net=/proc/{other_machine}/ns/net", "busybox", "httpd", "-f", "-p",
+                               "8099", "-h", str(tmp_path)])
+    try:
+        r = pb("run", "--rm", busybox, "sh", "-c",
+               "for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O- http://10.200.0.2:8099/ && exit 0; sleep 0.2; done; "
+               "exit 1")
+        assert r.stdout == "from-the-other-machine\n"
+        routes = subprocess.run(["nsenter", f"--net=/proc/{other_machine}/ns/net", "ip", "route"],
+                                capture_output=True, text=True).stdout
+        assert "172.17" not in routes
+    finally:
+        server.kill()
+        server.wait()
