@@ -254,3 +254,20 @@ def test_outbound_traffic_is_masqueraded(pb, busybox, other_machine, tmp_path):
     finally:
         server.kill()
         server.wait()
+
+
+def test_killed_supervisor_and_container_are_reconciled_without_leaks(pb, busybox):
+    import signal
+
+    cid = pb("run", "-d", "--name", "crash", "-p", "8093:80", busybox, "sleep", "300").stdout.strip()
+    state = inspect(pb, "crash")["State"]
+    veth = f"veth{cid[:11]}"
+    assert veth in links()
+    os.kill(state["ShimPid"], signal.SIGKILL)       # pocketbox's own process dies first,
+    os.kill(state["Pid"], signal.SIGKILL)           # then the container: nobody cleans up
+    time.sleep(0.3)
+    assert veth in links()                          # the namespace's bind mount keeps it all
+    assert "Exited (255)" in pb("ps", "-a").stdout  # the next command notices and reconciles
+    assert veth not in links() and cid not in nft_rules()
+    assert json.loads((pb.root / "networks" / "endpoints.json").read_text()) == {}
+    pb("rm", "crash")
