@@ -27,3 +27,18 @@ def test_times_and_tables():
     assert parse_time("2023-11-14T22:13:20.123456789Z") == 1700000000.123456
     assert parse_time("garbage") is None
     assert table(["A", "LONGER"], [["xx", "y"]]) == "A    LONGER\nxx   y"
+
+
+def test_inspect_templates():
+    from pocketbox.cli.format import render_template
+
+    rec = {"Name": "/web", "State": {"Running": True, "Pid": 42}, "NetworkSettings": {"IPAddress": "172.17.0.2",
+           "Ports": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}}, "Config": {"Labels": {"a.b": "x"}}}
+    assert render_template("{{.NetworkSettings.IPAddress}}", rec) == "172.17.0.2"
+    assert render_template("{{ .State.Running }} {{.State.Pid}} {{.Nope.X}}", rec) == "true 42 <no value>"
+    assert render_template("{{json .NetworkSettings.Ports}}", rec) == '{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}'
+    assert render_template('{{index .Config.Labels "a.b"}}', rec) == "x"
+    import pytest
+
+    with pytest.raises(ValueError, match="unsupported action"):
+        render_template("{{range .Mounts}}", rec)

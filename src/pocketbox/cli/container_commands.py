@@ -275,8 +275,9 @@ def rm(containers, force, volumes):
 @click.command(context_settings=CONTEXT)
 @click.argument("names", nargs=-1, required=True)
 @click.option("--type", "kind", type=click.Choice(["container", "image"]), help="Only look for this kind of object.")
+@click.option("-f", "--format", "template", help="Format with a Go-style template: '{{.NetworkSettings.IPAddress}}'.")
 @needs_root
-def inspect(names, kind):
+def inspect(names, kind, template):
     """Show the JSON record of containers or images."""
     from pocketbox.engine.containers import Containers
     from pocketbox.engine.images import find_image, inspect_image
@@ -297,7 +298,17 @@ def inspect(names, kind):
         except PocketboxError:
             click.echo(f"pocketbox: No such object: {n}", err=True)
             failed = True
-    click.echo(json.dumps(out, indent=4))
+    if template is not None:
+        from pocketbox.cli.format import render_template
+
+        try:
+            lines = [render_template(template, record) for record in out]
+        except ValueError as e:
+            raise PocketboxError(str(e)) from None
+        if lines:
+            click.echo("\n".join(lines))
+    else:
+        click.echo(json.dumps(out, indent=4))
     if failed:
         sys.exit(1)
 

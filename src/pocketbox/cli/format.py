@@ -71,3 +71,40 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
         cells = [str(c).ljust(w) for c, w in zip(row, widths)]
         lines.append("   ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def render_template(template: str, obj) -> str:
+    """The part of Go's text/template that `docker inspect -f` is used for: {{.A.B}} fields,
+    {{json .A}}, {{index .A "key"}}. Maps and lists print as JSON (Go would print map[...])."""
+    import json
+    import re
+
+    def value(path: str):
+        v = obj
+        for part in filter(None, path.strip().lstrip(".").split(".")) if path.strip() != "." else []:
+            if not isinstance(v, dict) or part not in v:
+                return None
+            v = v[part]
+        return v
+
+    def show(v) -> str:
+        if v is None:
+            return "<no value>"
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (dict, list)):
+            return json.dumps(v)
+        return str(v)
+
+    def action(m) -> str:
+        words = m.group(1).split()
+        if len(words) == 1 and words[0].startswith("."):
+            return show(value(words[0]))
+        if len(words) == 2 and words[0] == "json" and words[1].startswith("."):
+            return json.dumps(value(words[1]))
+        if len(words) == 3 and words[0] == "index" and words[1].startswith("."):
+            container, key = value(words[1]), words[2].strip('"')
+            return show(container.get(key) if isinstance(container, dict) else None)
+        raise ValueError(f"template: unsupported action {{{{{m.group(1).strip()}}}}} "
+                         "(pocketbox knows {{.Field.Sub}}, {{json .Field}}, {{index .Field \"key\"}})")
+    return re.sub(r"\{\{\s*(.*?)\s*\}\}", action, template)
