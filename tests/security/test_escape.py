@@ -45,6 +45,25 @@ def test_seccomp_is_on_by_default_and_can_be_turned_off(pb, busybox):
     pb("rm", "-f", "s")
 
 
+def test_profiles_in_dockers_format(pb, busybox, tmp_path):
+    import json
+
+    deny = tmp_path / "deny-mkdir.json"
+    deny.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": EACCES}]}))
+    r = pb("run", "--rm", "--network", "none", "--security-opt", f"seccomp={deny}", busybox, "sh", "-c",
+           "mkdir /x; unshare -U true && echo unshare-allowed", expect=None)
+    assert "Permission denied" in r.stderr and "unshare-allowed" in r.stdout   # only what the profile says
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"defaultAction": "SCMP_ACT_NOPE", "syscalls": []}))
+    for profile, message in ((bad, "unknown seccomp action"), (tmp_path / "none.json", "No such file")):
+        r = pb("run", "--name", "refused", "--security-opt", f"seccomp={profile}", busybox, "true", expect=125)
+        assert message in r.stderr and r.stderr.count("\n") == 1
+    assert not (pb.root / "containers").exists() or not [p for p in (pb.root / "containers").iterdir()
+                                                          if p.name != "locks"]
+    assert not (pb.root / "names" / "refused").exists()
+
+
 def test_mounting_proc_sysfs_tmpfs_fails(pb, debian_ref):
     for fstype in ("proc", "sysfs", "tmpfs"):
         call = f'do {{ my ($t, $d) = ("{fstype}", "/mnt"); syscall(165, $t, $d, $t, 0, 0) != -1 }}'

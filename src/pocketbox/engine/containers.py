@@ -258,7 +258,16 @@ class Containers:
 
         if option is None:
             return seccomp_profile.default_profile(caps)
-        return seccomp_profile.load_profile_file(option, caps)
+        section = seccomp_profile.load_profile_file(option, caps)
+        from pocketbox.engine.options import InvalidOption
+        from pocketbox.runtime.seccomp import SeccompError, cached_bpf
+        from pocketbox.state import state_root
+
+        try:  # compiled now: a bad profile is refused before anything is made (and the BPF is cached)
+            cached_bpf(section, state_root() / "cache" / "seccomp")
+        except (SeccompError, KeyError, TypeError) as e:
+            raise InvalidOption(f"invalid seccomp profile {option}: {e}") from None
+        return section
 
     def _check_network(self, o, config: dict) -> tuple[dict | None, list]:
         """--network and -p/-P checked before anything is made: (the container whose network is
