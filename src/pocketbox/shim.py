@@ -82,7 +82,6 @@ class Supervisor:
             from pocketbox.engine.containers import now
 
             self.engine.disconnect(self.record)
-
             code, error = getattr(e, "exit_code", 125), str(e)
             self.engine.update(self.cid, lambda r: r["State"].update(Status="exited", ExitCode=code, Error=error,
                                                                       FinishedAt=now()))
@@ -223,10 +222,9 @@ class Supervisor:
 
     def _finish(self, status: int) -> int:
         """The container's PID 1 has exited: record it, free the cgroup, tell attached clients."""
+        from pocketbox import explain
         from pocketbox.engine.containers import STOPPED_NETWORK, now
         from pocketbox.runtime.run import exit_code
-
-        from pocketbox import explain
 
         code = exit_code(status)
         oom = self.container.cgroup.oom_killed()

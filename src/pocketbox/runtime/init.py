@@ -59,10 +59,12 @@ def _fail(err_fd: int, message: str, code: int) -> None:
 
 def _setup(spec: dict, bundle: str, console_sock, report, seccomp_bpf: bytes | None = None,
            userns_fd: int | None = None) -> None:
+    # Import now: after pivot_root the host's Python library is out of reach.
     if spec["process"].get("terminal"):
-        # Import now: after pivot_root the host's Python library is out of reach.
         import socket  # noqa: F401
         import termios  # noqa: F401
+    if seccomp_bpf:
+        from pocketbox.runtime import seccomp  # noqa: F401
     linux = spec.get("linux", {})
     for ns in linux.get("namespaces", []):  # namespaces prepared by the engine (the network's): join
         if ns.get("path") and ns["type"] in NAMESPACE_FLAGS:
