@@ -41,6 +41,29 @@ def timed(argv, env=None, **kw) -> float:
     return elapsed
 
 
+def quiesce(marker: str, timeout: float = 5.0) -> None:
+    """Wait until no process whose command line names `marker` is left. podman run --rm returns
+    while conmon still runs `podman container cleanup` in the background (~0.1 s of CPU); on two
+    cores that work would otherwise be charged to whichever tool runs next."""
+    deadline = time.monotonic() + timeout
+    me = str(os.getpid())
+    while time.monotonic() < deadline:
+        busy = False
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or pid == me:
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if marker.encode() in f.read():
+                        busy = True
+                        break
+            except OSError:
+                continue
+        if not busy:
+            return
+        time.sleep(0.005)
+
+
 def report(title: str, results: dict[str, list[float]], baseline: str) -> None:
     """Print each tool's median (and spread) and its ratio to the baseline's median."""
     print(f"\n{title}")

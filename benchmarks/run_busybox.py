@@ -9,7 +9,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from common import PODMAN_LIMITS, BusyboxEverywhere, bench_dir, pocketbox_argv, report, timed
+from common import PODMAN_LIMITS, BusyboxEverywhere, bench_dir, pocketbox_argv, quiesce, report, timed
 
 
 def main() -> None:
@@ -36,6 +36,7 @@ def main() -> None:
         for _ in range(args.runs):
             for name, f in tools.items():
                 results[name].append(f())
+                quiesce(str(env.work))  # nothing of the previous tool still running in the background
         report(f"run --rm busybox true ({args.runs} runs each, interleaved)", results, "podman run --rm (runc)")
     finally:
         env.close()
