@@ -64,6 +64,20 @@ def quiesce(marker: str, timeout: float = 5.0) -> None:
         time.sleep(0.005)
 
 
+def interleaved(tools: dict, runs: int, marker: str) -> dict[str, list[float]]:
+    """Each tool (a callable returning seconds) once to warm caches, then `runs` rounds of all of
+    them in turn, waiting after each for its background work to end (quiesce). name -> times."""
+    for f in tools.values():
+        f()
+        quiesce(marker)
+    results = {name: [] for name in tools}
+    for _ in range(runs):
+        for name, f in tools.items():
+            results[name].append(f())
+            quiesce(marker)
+    return results
+
+
 def report(title: str, results: dict[str, list[float]], baseline: str) -> None:
     """Print each tool's median (and spread) and its ratio to the baseline's median."""
     print(f"\n{title}")

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from common import PODMAN_LIMITS, BusyboxEverywhere, bench_dir, pocketbox_argv, quiesce, report, rss_kb, timed
+from common import PODMAN_LIMITS, BusyboxEverywhere, bench_dir, pocketbox_argv, interleaved, report, rss_kb, timed
 
 
 def main() -> None:
@@ -31,13 +31,7 @@ def main() -> None:
             "pocketbox exec": lambda: timed(pb + ["exec", "idle", "true"], env=env.pb_env),
             "podman exec (runc)": lambda: timed(env.podman + ["exec", "idle", "true"], env=env.podman_env),
         }
-        for f in tools.values():
-            f()
-        results = {name: [] for name in tools}
-        for _ in range(args.runs):
-            for name, f in tools.items():
-                results[name].append(f())
-                quiesce(str(env.work))  # nothing of the previous tool still running in the background
+        results = interleaved(tools, args.runs, str(env.work))
         report(f"exec idle true ({args.runs} runs each, interleaved)", results, "podman exec (runc)")
 
         shim = json.loads(subprocess.run(pb + ["inspect", "idle"], env=penv, capture_output=True,

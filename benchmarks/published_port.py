@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import PODMAN_LIMITS, BusyboxEverywhere, bench_dir, pocketbox_argv, report, timed
+from common import PODMAN_LIMITS, BusyboxEverywhere, bench_dir, interleaved, pocketbox_argv, report, timed
 
 SERVER = "mkdir -p /www && echo ok > /www/small && dd if=/dev/zero of=/www/big bs=1M count={mb} 2>/dev/null && " \
          "exec httpd -f -p 80 -h /www"
@@ -92,10 +92,7 @@ def main() -> None:
                                                                      "18091:80", *PODMAN_LIMITS, env.ref, "true"],
                                                        env=env.podman_env),
         }
-        durations = {name: [] for name in starts}
-        for _ in range(args.starts):
-            for name, f in starts.items():
-                durations[name].append(f())
+        durations = interleaved(starts, args.starts, str(env.work))
         report(f"run --rm with the bridge network and one published port ({args.starts} each, interleaved)",
                durations, "podman run --rm -p (runc)")
     finally:

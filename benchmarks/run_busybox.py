@@ -9,7 +9,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from common import PODMAN_LIMITS, BusyboxEverywhere, bench_dir, pocketbox_argv, quiesce, report, timed
+from common import PODMAN_LIMITS, BusyboxEverywhere, bench_dir, pocketbox_argv, interleaved, report, timed
 
 
 def main() -> None:
@@ -30,13 +30,7 @@ def main() -> None:
             "runc run (bundle)": lambda: timed(["runc", "--root", f"{env.runroot}-runc", "run", "--bundle",
                                                 str(env.bundle), f"pbbench-{env.work.name[-8:]}"]),
         }
-        for f in tools.values():  # warm up caches once
-            f()
-        results = {name: [] for name in tools}
-        for _ in range(args.runs):
-            for name, f in tools.items():
-                results[name].append(f())
-                quiesce(str(env.work))  # nothing of the previous tool still running in the background
+        results = interleaved(tools, args.runs, str(env.work))
         report(f"run --rm busybox true ({args.runs} runs each, interleaved)", results, "podman run --rm (runc)")
     finally:
         env.close()
