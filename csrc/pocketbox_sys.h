@@ -18,3 +18,4 @@ long pb_bpf(int cmd, void *attr, unsigned int size);
 int pb_open_tree(int dirfd, const char *path, unsigned int flags);
 int pb_mount_setattr_idmap(int fd, int userns_fd);
 int pb_move_mount(int from_fd, int to_dirfd, const char *to_path);
+long pb_fork_into_cgroup(int cgroup_fd);

@@ -130,8 +130,10 @@ def emit(kind: str, what: str, call: str = "", man: str = "", **fields) -> None:
 ACTS = {
     "cgroup": ("write {value!r} to the container's cgroup file {file}", "write({file}, {value!r})",
                "man 7 cgroups"),
+    "cgroup-join": ("enter the container's cgroup {dir} (its children will be counted there too)", "{act}",
+                    "man 7 cgroups"),
     "fork": ("start the container's first process, pid {pid} on the host ({namespace})",
-             "unshare(CLONE_NEWPID); fork()", "man 7 pid_namespaces"),
+             "unshare(CLONE_NEWPID); {how}", "man 7 pid_namespaces"),
     "unshare": ("give the container its own namespaces", "unshare({flags})", "man 2 unshare"),
     "link": ("bring up {name} in the container's new network namespace", "ioctl(SIOCSIFFLAGS, {name}, IFF_UP)",
              "man 7 netdevice"),

@@ -137,3 +137,9 @@ def mount_setattr_idmap(fd: int, userns_fd: int) -> None:
 def move_mount(fd: int, target) -> None:
     """man 2 move_mount: attach the detached mount `fd` at `target`."""
     _check(lib.pb_move_mount(fd, AT_FDCWD, _c(target)), target)
+
+
+def fork_into_cgroup(cgroup_fd: int) -> int:
+    """os.fork(), but the child starts inside the cgroup v2 directory `cgroup_fd` (man 2 clone3,
+    CLONE_INTO_CGROUP). Returns the child's pid in the parent and 0 in the child."""
+    return _check(lib.pb_fork_into_cgroup(cgroup_fd))

@@ -1,7 +1,7 @@
 """`exec`: a new process inside a running container's namespaces, cgroup and confinement.
 
     runtime (CLI)            child                              grandchild
-    fork()  ------------->   join the container's cgroup(s)
+    fork into the cgroup ->  join the container's v1 cgroups
                              setns: ipc, uts, net, pid, cgroup, mnt
                              fork() (a PID namespace is joined
                              by the children of the caller) --> PID n in the container
@@ -13,7 +13,7 @@ import os
 
 from pocketbox import explain, syscalls as sc
 from pocketbox.errors import PocketboxError
-from pocketbox.runtime import init
+from pocketbox.runtime import cgroups, init
 
 NAMESPACE_ORDER = [("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE_NEWNET),
                    ("pid", sc.CLONE_NEWPID), ("cgroup", sc.CLONE_NEWCGROUP), ("mnt", sc.CLONE_NEWNS),
@@ -36,7 +36,7 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, s
             names.append(name)
     err_r, err_w = os.pipe()
     parent_sock, child_sock = socket.socketpair() if terminal else (None, None)  # noqa: F821 (imported above)
-    child = os.fork()
+    child, born_in_unified = cgroups.fork_into(cgroup_paths)
     if child == 0:
         try:
             sc.prctl(sc.PR_SET_DUMPABLE, 0)  # inherited by the fork below: never dumpable inside the container
@@ -48,10 +48,7 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, s
                 null = os.open("/dev/null", os.O_RDWR)
                 for fd in (0, 1, 2):
                     os.dup2(null, fd)
-            for path in cgroup_paths.values():
-                with open(f"{path}/cgroup.procs", "w") as f:
-                    f.write("0")
-                explain.report("cgroup", file=f"{path}/cgroup.procs", value="0 (this process)")
+            cgroups.join(cgroup_paths, born_in_unified, explain.report)
             for (fd, flag), name in zip(ns_fds, names):
                 sc.setns(fd, flag)
                 os.close(fd)

@@ -1,7 +1,7 @@
 """What the container's first process does before it becomes the user's command.
 
-It runs in the child the runtime forked, already PID 1 of a new PID namespace and inside the
-container's cgroup. Each step is one system call or a few; the order is runc's."""
+It runs in the child the runtime forked, already PID 1 of a new PID namespace, and enters the
+container's cgroups first. Each step is one system call or a few; the order is runc's."""
 import errno
 import fcntl
 import json
@@ -29,17 +29,15 @@ class InitError(Exception):
         self.code = code
 
 
-def container_init(spec: dict, bundle: str, go_fd: int, err_fd: int, console_sock, report=None,
+def container_init(spec: dict, bundle: str, join_cgroup, err_fd: int, console_sock, report=None,
                    seccomp_bpf: bytes | None = None, userns_fd: int | None = None) -> None:
     """Never returns: execs the container's command, or writes the failure to err_fd and exits."""
     try:
         # Not dumpable until execve: nothing in the container may ptrace us or open
         # /proc/1/exe (the host's python3) while pocketbox's own code still runs here.
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
-        if os.read(go_fd, 1) != b"g":  # the parent has put us into the cgroup first
-            os._exit(125)
-        os.close(go_fd)
         report = report or explain.report
+        join_cgroup(report)  # before anything else: every process the container ever has is counted
         _setup(spec, bundle, console_sock, report, seccomp_bpf, userns_fd)
         _exec(spec["process"], err_fd, report)
     except InitError as e:

@@ -3,9 +3,10 @@
     runtime (this process)                     container process (forked)
     ----------------------                     --------------------------
     create the cgroup, write limits
-    unshare(CLONE_NEWPID); fork()  ----------> PID 1 of a new PID namespace
-    setns back to our own PID namespace         waits for "go"
-    write its pid to cgroup.procs, "go" ---->   unshare mnt/uts/ipc/net/cgroup, mounts,
+    unshare(CLONE_NEWPID);
+    clone3(CLONE_INTO_CGROUP) ---------------> PID 1 of a new PID namespace, in the cgroup v2
+    setns back to our own PID namespace         joins the v1 hierarchies (hybrid/v1 hosts),
+                                                unshare mnt/uts/ipc/net/cgroup, mounts,
                                                 pivot_root, hostname, user, capabilities
     read the error pipe  <-------------------   execve (the pipe closes: success) or error
     forward signals / the pty, waitpid()
@@ -104,7 +105,6 @@ class Container:
                 self.cgroup.destroy()
                 raise StartError(f"cannot create the container's user namespace: {e}") from None
         terminal = bool(self.spec["process"].get("terminal"))
-        go_r, go_w = os.pipe()
         err_r, err_w = os.pipe()
         parent_sock = child_sock = None
         if terminal:
@@ -116,11 +116,10 @@ class Container:
         try:
             if new_pid_ns:
                 sc.unshare(sc.CLONE_NEWPID)  # affects only the children we fork from now on
-            pid = os.fork()
+            pid = self.cgroup.fork()
             if pid == 0:
                 for s in FORWARDED_SIGNALS:
                     signal.signal(s, signal.SIG_DFL)
-                os.close(go_w)
                 os.close(err_r)
                 if parent_sock:
                     parent_sock.close()
@@ -128,14 +127,14 @@ class Container:
                     for target, fd in enumerate(self.stdio):
                         if fd != target:
                             os.dup2(fd, target)
-                container_init(self.spec, self.bundle, go_r, err_w, child_sock, self.report, self.seccomp_bpf,
-                               self.userns_fd)
+                container_init(self.spec, self.bundle, self.cgroup.join, err_w, child_sock, self.report,
+                               self.seccomp_bpf, self.userns_fd)
             if new_pid_ns:
                 sc.setns(own_pid_ns, sc.CLONE_NEWPID)  # later children (hooks, cleanup) stay in ours
-            self.report("fork", pid=pid, namespace="new PID namespace: it is PID 1 there" if new_pid_ns else "host")
+            self.report("fork", pid=pid, namespace="new PID namespace: it is PID 1 there" if new_pid_ns else "host",
+                        how="clone3(CLONE_INTO_CGROUP)" if self.cgroup.born_in_unified else "fork()")
         finally:
             os.close(own_pid_ns)
-            os.close(go_r)
             os.close(err_w)
             if self.userns_fd is not None:  # the container's process holds it now
                 os.close(self.userns_fd)
@@ -144,9 +143,6 @@ class Container:
                 child_sock.close()
         self.pid = pid
         try:
-            self.cgroup.add(pid)
-            os.write(go_w, b"g")
-            os.close(go_w)
             err = b""
             while chunk := os.read(err_r, 65536):
                 err += chunk
