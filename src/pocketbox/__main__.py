@@ -1,3 +1,3 @@
-from pocketbox.cli.main import main
+from pocketbox.cli.entry import main
 
 main()

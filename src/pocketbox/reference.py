@@ -3,7 +3,7 @@
 `debian` -> docker.io/library/debian:latest; `user/repo:tag`; `host:port/repo`;
 `repo@sha256:...`; `repo:tag@sha256:...`. The grammar is distribution's reference/regexp.go."""
 import re
-from dataclasses import dataclass
+from collections import namedtuple
 
 from pocketbox.errors import InvalidReference
 
@@ -24,12 +24,11 @@ SHA256_DIGEST = re.compile(r"sha256:[a-f0-9]{64}\Z")
 ID_HEX = re.compile(r"[a-f0-9]{64}\Z")
 
 
-@dataclass(frozen=True)
-class Reference:
-    domain: str
-    path: str  # repository path inside the registry, e.g. library/debian
-    tag: str | None = None
-    digest: str | None = None
+class Reference(namedtuple("Reference", "domain path tag digest", defaults=(None, None))):
+    """domain (registry host), path (repository path inside it, e.g. library/debian), tag, digest.
+    A named tuple rather than a dataclass: importing dataclasses costs ~5 ms of every `run`."""
+
+    __slots__ = ()
 
     @property
     def repository(self) -> str:

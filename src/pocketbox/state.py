@@ -57,6 +57,27 @@ def read_json(path: Path, default=None):
         return default
 
 
+def remove_tree(path, ignore_errors: bool = False) -> None:
+    """rm -rf `path`, never following a symlink found in it (container files are the user's), and
+    quiet when it is gone already (or about any error, with ignore_errors). Not shutil.rmtree:
+    importing shutil also loads bz2 and lzma, ~3 ms of every `run --rm` here."""
+    try:
+        for _, dirs, files, dir_fd in os.fwalk(path, topdown=False):
+            for name in files:
+                os.unlink(name, dir_fd=dir_fd)
+            for name in dirs:  # a symlink to a directory is listed here too, but never entered
+                try:
+                    os.rmdir(name, dir_fd=dir_fd)
+                except NotADirectoryError:
+                    os.unlink(name, dir_fd=dir_fd)
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        if not ignore_errors:
+            raise
+
+
 def disk_usage(path) -> int:
     """Bytes a tree takes on disk (allocated blocks, as `du` counts), 0 if it is gone."""
     total = 0

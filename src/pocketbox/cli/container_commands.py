@@ -1,10 +1,12 @@
 """Container commands: run, ps, rm, inspect, container prune."""
+import functools
 import json
 import sys
 import time
 
 import click
 
+from pocketbox.cli import container_run
 from pocketbox.cli.format import human_duration, parse_time, table
 from pocketbox.cli.main import CONTEXT, LazyGroup, cli, for_each, needs_root
 from pocketbox.errors import PocketboxError
@@ -20,143 +22,36 @@ def container():
 container.lazy = {n: ("share_commands",) for n in ("commit", "export", "diff")}
 
 
-@click.command(context_settings=RUN_CONTEXT)
-@click.argument("image")
-@click.argument("command", nargs=-1, type=click.UNPROCESSED)
-@click.option("--name", help="Assign a name to the container.")
-@click.option("--rm", "remove", is_flag=True, help="Remove the container when it exits.")
-@click.option("-d", "--detach", is_flag=True, help="Run the container in the background and print its ID.")
-@click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open.")
-@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY.")
-@click.option("-a", "--attach", multiple=True, type=click.Choice(["stdin", "stdout", "stderr"]),
-              help="Attach to STDIN, STDOUT or STDERR.")
-@click.option("-e", "--env", multiple=True, help="Set environment variables (KEY=VALUE, or KEY to copy the host's).")
-@click.option("--env-file", multiple=True, help="Read environment variables from a file.")
-@click.option("-w", "--workdir", help="Working directory inside the container.")
-@click.option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>]).")
-@click.option("--group-add", multiple=True, help="Add additional groups to join (name or GID).")
-@click.option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image.")
-@click.option("-h", "--hostname", help="Container host name.")
-@click.option("--network", "--net", default="bridge", show_default=True,
-              help="bridge (the default network), a network made with `network create`, host, none or "
-                   "container:NAME.")
-@click.option("-p", "--publish", multiple=True,
-              help="Publish a container's port to the host: [ip:][host_port:]container_port[/tcp|/udp].")
-@click.option("-P", "--publish-all", is_flag=True, help="Publish all exposed ports to free host ports.")
-@click.option("-v", "--volume", multiple=True,
-              help="Bind mount /host/path:/ctr/path[:ro], a named volume NAME:/ctr/path[:ro], or an anonymous /ctr/path.")
-@click.option("--mount", "mounts", multiple=True, help="type=bind|volume|tmpfs,source=...,target=...[,readonly].")
-@click.option("--tmpfs", multiple=True, help="Mount a tmpfs: /ctr/path[:size=64m,mode=1777].")
-@click.option("--volumes-from", multiple=True, help="Mount the volumes of another container: CONTAINER[:ro|rw].")
-@click.option("--read-only", is_flag=True, help="Mount the container's root filesystem as read only.")
-@click.option("--cap-add", multiple=True, help="Add Linux capabilities.")
-@click.option("--cap-drop", multiple=True, help="Drop Linux capabilities.")
-@click.option("--privileged", is_flag=True, help="Give extended privileges to this container.")
-@click.option("--userns", default="host", show_default=True,
-              help="host, or auto: the container's root is an unprivileged host user (/etc/subuid's pocketbox "
-                   "range, else 100000-165535).")
-@click.option("--device", multiple=True, help="Add a host device: /dev/HOST[:/dev/CONTAINER][:rwm].")
-@click.option("--security-opt", multiple=True, help="Security options (no-new-privileges).")
-@click.option("-m", "--memory", help="Memory limit (e.g. 32m).")
-@click.option("--memory-swap", help="Memory + swap limit; -1 for unlimited swap.")
-@click.option("--cpus", help="Number of CPUs (e.g. 0.5).")
-@click.option("-c", "--cpu-shares", type=int, help="CPU shares (relative weight).")
-@click.option("--pids-limit", type=int, help="Tune container pids limit (-1 for unlimited).")
-@click.option("--platform", help="Pull this platform if the image is missing.")
-@click.option("--pull", type=click.Choice(["missing", "always", "never"]), default="missing", show_default=True,
-              help="Pull the image before running.")
-@click.option("--restart", default="no", show_default=True,
-              help="Restart policy: no, on-failure[:max-retries], always, unless-stopped.")
-@needs_root
-def run(image, command, name, remove, detach, interactive, tty, attach, env, env_file, workdir, user, group_add, entrypoint,
-        hostname,
-        network, publish, publish_all, volume, mounts, tmpfs, volumes_from, read_only, cap_add, cap_drop, privileged, userns, device, security_opt, memory, memory_swap, cpus,
-        cpu_shares, pids_limit, platform, pull, restart):
-    """Create and run a new container from an image."""
-    from pocketbox.engine.containers import Containers
-    from pocketbox.engine.options import RunOptions
+def _from_spec(spec, name: str, function):
+    """A click command with the arguments and options `spec` declares, calling `function` (which
+    returns the exit code). The same spec serves the click-free fast path (cli/quickparse.py)."""
+    @functools.wraps(function)
+    def callback(**params):
+        from pocketbox.state import require_root
 
-    opts = RunOptions(image=image, command=list(command), entrypoint=entrypoint, env=list(env), env_files=list(env_file),
-                      workdir=workdir, user=user, hostname=hostname, name=name, remove=remove,
-                      interactive=interactive, tty=tty, attach=list(attach), network=network, volumes=list(volume),
-                      read_only=read_only, cap_add=list(cap_add), cap_drop=list(cap_drop), privileged=privileged,
-                      security_opt=list(security_opt), memory=memory, memory_swap=memory_swap, cpus=cpus,
-                      cpu_shares=cpu_shares, pids_limit=pids_limit, platform=platform, pull=pull,
-                      restart=restart, mounts=list(mounts), tmpfs=list(tmpfs), volumes_from=list(volumes_from),
-                      group_add=list(group_add), publish=list(publish), publish_all=publish_all,
-                      devices=list(device), userns=userns)
-    if tty and not sys.stdin.isatty() and interactive:
-        raise PocketboxError("the input device is not a TTY")
-    if detach and attach:
-        raise PocketboxError("conflicting options: cannot specify both --attach and --detach")
-    containers = Containers()
-    record = containers.create(opts, _image_for_run(containers, opts))
-    if detach or tty or restart != "no":  # a supervisor keeps the container (and its terminal) after we leave
-        from pocketbox.engine.lifecycle import Lifecycle
+        require_root()
+        sys.exit(function(**params))
 
-        life = Lifecycle(containers)
-        try:
-            if detach:
-                life.start(record["Id"])
-                click.echo(record["Id"])
-                return
-            sys.exit(_attach_and_start(life, record, interactive))
-        except PocketboxError:
-            if remove:
-                containers.remove(record["Id"], force=True, volumes=True)
-            raise
-    code = 125
-    try:
-        code = containers.run(record, report=None, attach=list(attach) or None)
-    finally:
-        if remove:
-            containers.remove(record["Id"], force=True, volumes=True)
-    sys.exit(code)
+    for o in reversed(spec.options):
+        kw = {"help": o.help}
+        if o.kind == "flag":
+            kw["is_flag"] = True
+        elif o.kind == "multi":
+            kw["multiple"] = True
+        if o.choices:
+            kw["type"] = click.Choice(o.choices)
+        elif o.integer:
+            kw["type"] = int
+        if o.default is not None:
+            kw.update(default=o.default, show_default=True)
+        callback = click.option(*o.decls, o.dest, **kw)(callback)
+    callback = click.argument(spec.rest, nargs=-1, required=spec.rest_required, type=click.UNPROCESSED)(callback)
+    callback = click.argument(spec.first)(callback)
+    return click.command(name, context_settings=RUN_CONTEXT)(callback)
 
 
-def _attach_and_start(life, record, stdin: bool) -> int:
-    """Start under a supervisor that waits for us, attach, relay; 0 if the user detached."""
-    from pocketbox import attach as client
-
-    _, ready = life.start(record["Id"], wait_attach=True)
-    sock = client.connect(str(life.engine.dir(record["Id"])))
-    life.wait_started(record["Id"], ready)
-    code = client.stream(sock, record["Config"]["Tty"], stdin)
-    if code == client.DETACHED:
-        click.echo("", err=True)
-        return 0
-    from pocketbox.errors import NotFound
-
-    try:
-        life.wait_exited(record["Id"])
-    except NotFound:  # --rm: the supervisor removed it already
-        pass
-    return code
-
-
-def _image_for_run(containers, opts):
-    """The image, pulled first when missing (or always), with Docker's messages on stderr."""
-    from pocketbox import reference
-    from pocketbox.errors import NotFound
-
-    if opts.pull != "always":
-        try:
-            return containers.image_for(opts.image)
-        except NotFound:
-            if opts.pull == "never":
-                raise
-    from pocketbox.cli.progress import PullProgress
-    from pocketbox.image.pull import pull as do_pull
-    from pocketbox.registry.manifest import parse_platform
-
-    ref = reference.parse(opts.image)
-    if opts.pull != "always":
-        click.echo(f"Unable to find image '{ref.familiar()}' locally", err=True)
-    click.echo(f"{ref.digest or ref.tag}: Pulling from {ref.path}", err=True)
-    result = do_pull(ref, parse_platform(opts.platform) if opts.platform else None, progress=PullProgress(sys.stderr))
-    click.echo(f"Digest: {result.manifest_digest}", err=True)
-    click.echo(f"Status: Downloaded newer image for {ref.familiar()}", err=True)
-    return containers.store.image(result.image_id)
+run = _from_spec(container_run.RUN, "run", container_run.run)
+exec_ = _from_spec(container_run.EXEC, "exec", container_run.exec_)
 
 
 def status_text(state: dict) -> str:
@@ -340,28 +235,6 @@ def container_inspect(ctx, names):
     ctx.invoke(inspect, names=names, kind="container")
 
 
-@click.command("exec", context_settings=RUN_CONTEXT)
-@click.argument("container")
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-@click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open.")
-@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY.")
-@click.option("-d", "--detach", is_flag=True, help="Run the command in the background.")
-@click.option("-e", "--env", multiple=True, help="Set environment variables.")
-@click.option("-w", "--workdir", help="Working directory inside the container.")
-@click.option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>]).")
-@needs_root
-def exec_(container, command, interactive, tty, detach, env, workdir, user):
-    """Run a command in a running container (joins its namespaces, cgroup and confinement)."""
-    from pocketbox.engine.containers import Containers
-    from pocketbox.engine.lifecycle import exec_process
-
-    if tty and interactive and not sys.stdin.isatty():
-        raise PocketboxError("the input device is not a TTY")
-    code = exec_process(Containers(), container, list(command), interactive=interactive, tty=tty, env=list(env),
-                        workdir=workdir, user=user, detach=detach)
-    sys.exit(code)
-
-
 @click.command(context_settings=CONTEXT)
 @click.argument("containers", nargs=-1, required=True)
 @click.option("-a", "--attach", "attach_", is_flag=True, help="Attach STDOUT/STDERR and forward signals.")
@@ -376,7 +249,7 @@ def start(containers, attach_, interactive):
         if len(containers) > 1:
             raise PocketboxError("you cannot start and attach multiple containers at once")
         record = life.engine.find(containers[0])
-        sys.exit(_attach_and_start(life, record, interactive))
+        sys.exit(container_run.attach_and_start(life, record, interactive))
     for_each(containers, life.start)
 
 

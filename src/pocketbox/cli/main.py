@@ -1,10 +1,9 @@
-"""The `pocketbox` command: a thin click layer. It parses flags, calls the engine, prints.
+"""The `pocketbox` command group: a thin click layer. It parses flags, calls the engine, prints.
 
-Errors: the engine raises PocketboxError (one line, an exit code); usage errors exit 125 as
-Docker's CLI does; no traceback reaches the user."""
+cli/entry.py is the program's entry point: it turns errors into one line and an exit code, and
+lets `run` and `exec` skip click when it can (cli/quickparse.py)."""
 import functools
 import importlib
-import os
 import sys
 
 import click
@@ -99,62 +98,3 @@ def image():
 
 image.lazy = {n: IMAGES + SHARE for n in ("ls", "pull", "inspect", "rm", "prune", "load", "save", "tag", "push",
                                           "import", "history")}
-
-
-def _take_explain(argv: list[str]) -> list[str]:
-    """The global --explain[=json] stands before the command; take it out before click parses."""
-    from pocketbox import explain
-
-    rest = list(argv)
-    while rest and rest[0].startswith("--explain"):
-        option = rest.pop(0)
-        if option not in ("--explain", "--explain=text", "--explain=json"):
-            raise click.UsageError(f"unknown value in {option!r}: use --explain or --explain=json")
-        explain.enable("json" if option.endswith("=json") else "text")
-    explain.from_environment() if not explain.enabled() else None
-    return rest
-
-
-def main(argv=None) -> None:
-    try:
-        argv = _take_explain(sys.argv[1:] if argv is None else argv)
-        rv = cli.main(args=argv, prog_name="pocketbox", standalone_mode=False)
-    except SystemExit as e:  # commands end with sys.exit(code)
-        _exit(e.code if isinstance(e.code, int) else (0 if e.code is None else 1))
-    except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
-    except click.exceptions.Abort:
-        click.echo("", err=True)
-        sys.exit(130)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(125)
-    except PocketboxError as e:
-        click.echo(f"pocketbox: {e}", err=True)
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        click.echo("pocketbox: interrupted", err=True)
-        sys.exit(130)
-    except BrokenPipeError:
-        sys.exit(141)
-    except OSError as e:
-        click.echo(f"pocketbox: {e}", err=True)
-        sys.exit(125)
-    except Exception as e:  # a bug: still one line, the traceback only on request
-        if os.environ.get("POCKETBOX_DEBUG"):
-            raise
-        click.echo(f"pocketbox: internal error: {type(e).__name__}: {e} (POCKETBOX_DEBUG=1 shows the traceback)",
-                   err=True)
-        sys.exit(125)
-    _exit(rv if isinstance(rv, int) else 0)
-
-
-def _exit(code: int) -> None:
-    """Leave without the interpreter's teardown of every module (~10 ms of a `run --rm`):
-    everything pocketbox writes is closed by then; only stdio needs flushing."""
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except BrokenPipeError:
-        code = code or 141
-    os._exit(code)

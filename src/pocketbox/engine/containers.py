@@ -11,14 +11,13 @@ The record says what pocketbox knows; whether a process is still alive is asked 
 (pid + its start time) every time a record is read."""
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 
 from pocketbox.errors import Conflict, NotFound, PocketboxError
 from pocketbox.image.store import Store
 from pocketbox.locks import locked
-from pocketbox.state import ensure_dir, read_json, write_json_atomic
+from pocketbox.state import ensure_dir, read_json, remove_tree, write_json_atomic
 
 NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*\Z")
 LOST_EXIT_CODE = 255
@@ -224,7 +223,7 @@ class Containers:
             self.save(record)
             return record
         except BaseException:
-            shutil.rmtree(cdir, ignore_errors=True)
+            remove_tree(cdir, ignore_errors=True)
             self._release_name(name, cid)
             self._remove_created_volumes()
             raise
@@ -349,7 +348,7 @@ class Containers:
 
         volumes = Volumes(self.store.root)
         for name in getattr(self, "_created_volumes", []):
-            shutil.rmtree(volumes.path(name), ignore_errors=True)
+            remove_tree(volumes.path(name), ignore_errors=True)
         self._created_volumes = []
 
     def _reserve_name(self, name: str | None, cid: str) -> str:
@@ -381,6 +380,8 @@ class Containers:
     def _write_etc_files(self, cdir: Path, hostname: str, network: str) -> None:
         (cdir / "hostname").write_text(hostname + "\n")
         if network == "host":
+            import shutil
+
             shutil.copyfile("/etc/hosts", cdir / "hosts")
         else:
             from pocketbox.network.hosts import hosts_text
@@ -493,7 +494,7 @@ class Containers:
         ContainerCgroup(cid).destroy()
         self.disconnect(record)
         with self.lock(cid):
-            shutil.rmtree(self.dir(cid), ignore_errors=True)
+            remove_tree(self.dir(cid), ignore_errors=True)
             self._release_name(record["Name"].lstrip("/"), cid)
         from pocketbox import explain
 
@@ -505,7 +506,7 @@ class Containers:
             vols = Volumes(self.store.root)
             for m in record.get("Mounts", []):
                 if m["Type"] == "volume" and m.get("Anonymous") and not vols.users(m["Name"], self):
-                    shutil.rmtree(vols.path(m["Name"]), ignore_errors=True)
+                    remove_tree(vols.path(m["Name"]), ignore_errors=True)
         return cid
 
     def _kill(self, record: dict) -> None:

@@ -4,8 +4,8 @@ Names live in repositories.json ("docker.io/library/debian:latest" -> image ID);
 loses its last name is "dangling" (<none>:<none>), as in Docker."""
 from pocketbox import reference
 from pocketbox.errors import Conflict, NotFound
-from pocketbox.image.store import Store, remove_tree
-from pocketbox.state import read_json
+from pocketbox.image.store import Store
+from pocketbox.state import read_json, remove_tree
 
 IMAGES_LOCK = "images"
 GC_LOCK = "gc"  # always taken before IMAGES_LOCK

@@ -1,5 +1,5 @@
 """Docker-style container names: adjective_surname, after scientists and engineers."""
-import random
+import os
 
 ADJECTIVES = [
     "admiring", "amazing", "angry", "awesome", "blissful", "bold", "brave", "busy", "charming", "clever",
@@ -24,5 +24,6 @@ SURNAMES = [
 
 
 def random_name() -> str:
-    """Not a secret, so `random` (seeded from os.urandom) serves; collisions are retried by the caller."""
-    return f"{random.choice(ADJECTIVES)}_{random.choice(SURNAMES)}"
+    """Collisions are retried by the caller. (Not the random module: its import costs a `run` ~2 ms.)"""
+    a, b = os.urandom(2)
+    return f"{ADJECTIVES[a % len(ADJECTIVES)]}_{SURNAMES[b % len(SURNAMES)]}"

@@ -5,17 +5,14 @@ from the top), without mounting anything: the first layer that has the file wins
 whiteout there means the file was deleted."""
 import os
 import stat
-from dataclasses import dataclass
-
 from pocketbox.errors import PocketboxError
 
 
-@dataclass
 class User:
-    uid: int
-    gid: int
-    additional_gids: list[int]
-    home: str
+    __slots__ = ("uid", "gid", "additional_gids", "home")
+
+    def __init__(self, uid: int, gid: int, additional_gids: list[int], home: str):
+        self.uid, self.gid, self.additional_gids, self.home = uid, gid, additional_gids, home
 
 
 def read_layered(dirs: list[str], rel: str) -> str | None:

@@ -8,11 +8,10 @@ A named volume survives its containers; an anonymous one (`-v /path`) goes with 
 first time it is mounted; the runtime does that inside the container's mount namespace."""
 import os
 import re
-import shutil
 import time
 
 from pocketbox.errors import Conflict, NotFound, PocketboxError
-from pocketbox.state import disk_usage, ensure_dir, read_json, state_root, write_json_atomic
+from pocketbox.state import disk_usage, ensure_dir, read_json, remove_tree, state_root, write_json_atomic
 
 NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")
 
@@ -62,11 +61,11 @@ class Volumes:
             try:
                 os.rename(staging, self.path(name))
             except OSError:  # another `create` won the race: use its volume
-                shutil.rmtree(staging, ignore_errors=True)
+                remove_tree(staging, ignore_errors=True)
                 return self.get(name)
             return record
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            remove_tree(staging, ignore_errors=True)
             raise
 
     def all(self) -> list[dict]:
@@ -94,7 +93,7 @@ class Volumes:
         users = self.users(name, containers)
         if users:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(c['Id'] for c in users)}]")
-        shutil.rmtree(self.path(name))
+        remove_tree(self.path(name))
 
     def size(self, name: str) -> int:
         return disk_usage(self.path(name) / "_data")
@@ -106,6 +105,6 @@ class Volumes:
             if not (v.get("Anonymous") or all_volumes) or self.users(v["Name"], containers):
                 continue
             freed += self.size(v["Name"])
-            shutil.rmtree(self.path(v["Name"]))
+            remove_tree(self.path(v["Name"]))
             removed.append(v["Name"])
         return removed, freed

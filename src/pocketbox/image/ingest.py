@@ -11,8 +11,9 @@ import time
 
 from pocketbox.errors import DigestMismatch, PocketboxError
 from pocketbox.image import streams
-from pocketbox.image.store import Store, hex_of, remove_tree
+from pocketbox.image.store import Store, hex_of
 from pocketbox.image.unpack import unpack
+from pocketbox.state import remove_tree
 
 ATTEMPTS = 3
 

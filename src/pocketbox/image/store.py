@@ -10,15 +10,13 @@
 A layer directory exists only once it is complete (rename is atomic), so an interrupted pull
 never leaves a half layer a run could use."""
 import os
-import shutil
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from pocketbox.errors import DigestMismatch, NotFound
 from pocketbox.locks import locked
 from pocketbox.reference import SHA256_DIGEST
-from pocketbox.state import ensure_dir, read_json, state_root, write_json_atomic
+from pocketbox.state import ensure_dir, read_json, remove_tree, state_root, write_json_atomic
 
 
 def chain_ids(diff_ids: list[str]) -> list[str]:
@@ -37,9 +35,9 @@ def hex_of(digest: str) -> str:
     return digest[len("sha256:"):]
 
 
-@dataclass
 class Store:
-    root: Path
+    def __init__(self, root: Path):
+        self.root = root
 
     @classmethod
     def open(cls) -> "Store":
@@ -138,11 +136,3 @@ class Store:
             if rec:
                 out.append(rec)
         return out
-
-
-def remove_tree(path: Path) -> None:
-    """rmtree that does not mind the tree being gone already."""
-    try:
-        shutil.rmtree(path)
-    except FileNotFoundError:
-        pass

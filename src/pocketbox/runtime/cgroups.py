@@ -16,7 +16,6 @@ import errno
 import os
 import signal
 import time
-from dataclasses import dataclass, field
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 PARENT = "pocketbox"
@@ -53,14 +52,15 @@ def detect() -> str:
     return "v1"
 
 
-@dataclass
 class Limits:
-    memory: int | None = None        # bytes
-    memory_swap: int | None = None   # bytes of memory + swap; -1 = unlimited
-    cpus: float | None = None
-    cpu_shares: int | None = None
-    pids_limit: int | None = None
-    devices: list[str] = field(default_factory=lambda: list(DEFAULT_DEVICE_RULES))
+    def __init__(self, memory: int | None = None, memory_swap: int | None = None, cpus: float | None = None,
+                 cpu_shares: int | None = None, pids_limit: int | None = None, devices: list[str] | None = None):
+        self.memory = memory                # bytes
+        self.memory_swap = memory_swap      # bytes of memory + swap; -1 = unlimited
+        self.cpus = cpus
+        self.cpu_shares = cpu_shares
+        self.pids_limit = pids_limit
+        self.devices = list(DEFAULT_DEVICE_RULES) if devices is None else devices
 
 
 class ContainerCgroup:

@@ -15,8 +15,6 @@
 import json
 import os
 import signal
-from dataclasses import dataclass
-
 from pocketbox import explain, syscalls as sc
 from pocketbox.errors import PocketboxError
 from pocketbox.runtime.cgroups import ContainerCgroup, Limits
@@ -29,10 +27,9 @@ class StartError(PocketboxError):
     """The container could not be started (exit 125), or its command not run (126/127)."""
 
 
-@dataclass
 class Exit:
-    code: int
-    oom_killed: bool
+    def __init__(self, code: int, oom_killed: bool):
+        self.code, self.oom_killed = code, oom_killed
 
 
 def limits_from_spec(spec: dict) -> Limits:
