@@ -51,6 +51,12 @@ def test_run_explains_cgroups_mounts_and_exec(pb, busybox):
     kinds = [e["kind"] for e in ev]
     assert kinds.index("cgroup") < kinds.index("fork") < kinds.index("unshare") < kinds.index("pivot_root") \
         < kinds.index("execve") < kinds.index("exit")
+    # the first process enters every hierarchy of its cgroup before it unshares anything
+    joined = {e["dir"]: e["act"] for e in ev if e["kind"] == "cgroup-join"}
+    assert set(joined) == set(info["Cgroup"]["Paths"].values())
+    assert max(i for i, k in enumerate(kinds) if k == "cgroup-join") < kinds.index("unshare")
+    if "unified" in info["Cgroup"]["Paths"]:  # one thread in the CLI: born in the cgroup v2 directory
+        assert joined[info["Cgroup"]["Paths"]["unified"]].startswith("clone3(CLONE_INTO_CGROUP")
     pb("rm", "shown")
 
 

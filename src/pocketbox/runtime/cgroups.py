@@ -279,7 +279,10 @@ def fork_into(paths: dict[str, str]) -> tuple[int, bool]:
     CLONE_INTO_CGROUP), and each v1 hierarchy by the child writing "0" (itself) to `tasks`:
     moving only the calling thread needs no lock, and the child has only one thread."""
     unified = paths.get("unified")
-    if unified:
+    # A raw clone3 skips the C library's own fork handlers (its malloc locks), which matters
+    # only if another thread could hold one: with threads, take the slow, safe way.
+    # (Moving itself through v1 `tasks` is safe either way: the child has one thread.)
+    if unified and len(os.listdir("/proc/self/task")) == 1:
         fd = os.open(unified, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             from pocketbox import syscalls
@@ -290,7 +293,7 @@ def fork_into(paths: dict[str, str]) -> tuple[int, bool]:
                 raise
         finally:
             os.close(fd)
-    return os.fork(), False
+    return os.fork(), False  # then the child writes "0" to cgroup.procs (and waits for RCU)
 
 
 def join(paths: dict[str, str], born_in_unified: bool, report=None) -> None:
