@@ -126,7 +126,7 @@ int pb_move_mount(int from_fd, int to_dirfd, const char *to_path)
 
 /* fork() that puts the child straight into a cgroup v2 directory (clone3 with CLONE_INTO_CGROUP,
  * Linux 5.7+). Writing a pid to cgroup.procs afterwards takes the kernel's threadgroup rwsem for
- * writing, which waits for an RCU grace period (5-15 ms per container here); a fork into the
+ * writing, which waits for an RCU grace period (7-15 ms per container here); a fork into the
  * cgroup only takes it for reading. Like os.fork(), the interpreter is told before and after
  * (PyOS_BeforeFork/AfterFork_*), with the GIL re-taken because cffi released it for this call.
  * The child carries on in Python until it execs. Returns the pid, 0 in the child, -1 + errno. */

@@ -489,9 +489,11 @@ class Containers:
                                "attempting removal or force remove")
             self.update(cid, lambda r: r["State"].update(StopRequested=True))
             self._kill(record)
-        from pocketbox.runtime.cgroups import ContainerCgroup
+        recorded = (record.get("Cgroup") or {}).get("Paths") or {}
+        if not recorded or any(os.path.isdir(p) for p in recorded.values()):  # (a clean exit removed them)
+            from pocketbox.runtime.cgroups import ContainerCgroup
 
-        ContainerCgroup(cid).destroy()
+            ContainerCgroup(cid).destroy()
         self.disconnect(record)
         with self.lock(cid):
             remove_tree(self.dir(cid), ignore_errors=True)

@@ -5,6 +5,7 @@ from the top), without mounting anything: the first layer that has the file wins
 whiteout there means the file was deleted."""
 import os
 import stat
+
 from pocketbox.errors import PocketboxError
 
 

@@ -274,7 +274,7 @@ def fork_into(paths: dict[str, str]) -> tuple[int, bool]:
     join(paths, born_in_unified) first thing. Returns (pid or 0 in the child, born_in_unified).
 
     Why not write the pid to cgroup.procs? That write-locks a global rwsem, which waits for an
-    RCU grace period: 5-15 ms per container on our machines, the largest single kernel cost of a
+    RCU grace period: 7-15 ms per container on our machines, the largest single kernel cost of a
     `run`. Instead the cgroup v2 directory is entered by the fork itself (clone3 with
     CLONE_INTO_CGROUP), and each v1 hierarchy by the child writing "0" (itself) to `tasks`:
     moving only the calling thread needs no lock, and the child has only one thread."""
