@@ -54,43 +54,21 @@ def parse(args: list[str], spec: CommandSpec) -> dict | None:
         if arg == "--":
             positional = args[i:]
             break
-        if arg.startswith("--"):
-            name, eq, attached = arg.partition("=")
-            option = spec.by_spelling.get(name)
-            if option is None:
-                return None
-            if option.kind == "flag":
-                if eq:
-                    return None
-                values[option.dest] = True
-                continue
-            if eq:
-                value = attached
-            elif i < len(args):
-                value, i = args[i], i + 1
-            else:
-                return None
-            if not _store(values, option, value):
-                return None
-        elif arg.startswith("-") and len(arg) > 1:  # a cluster of short options: -it, -p80, -dp 80:80
-            j = 1
-            while j < len(arg):
-                option = spec.by_spelling.get("-" + arg[j])
-                j += 1
+        if arg.startswith("-") and len(arg) > 1:
+            for option, inline in _options_in(arg, spec):
                 if option is None:
                     return None
                 if option.kind == "flag":
+                    if inline is not None:  # --rm=yes
+                        return None
                     values[option.dest] = True
                     continue
-                if j < len(arg):
-                    value = arg[j:]
-                elif i < len(args):
-                    value, i = args[i], i + 1
-                else:
+                if inline is None:  # the value is the next argument
+                    if i == len(args):
+                        return None
+                    inline, i = args[i], i + 1
+                if not _store(values, option, inline):
                     return None
-                if not _store(values, option, value):
-                    return None
-                break
         else:
             positional = args[i - 1:]
             break
@@ -99,6 +77,22 @@ def parse(args: list[str], spec: CommandSpec) -> dict | None:
     values[spec.first] = positional[0]
     values[spec.rest] = tuple(positional[1:])
     return values
+
+
+def _options_in(arg: str, spec: CommandSpec) -> list[tuple[Option | None, str | None]]:
+    """The options one argument names, each with the value written inside the argument (or None):
+    `--name=x`, `--rm`; a cluster of short ones, `-it`, `-p80`, `-dp` (then the value follows)."""
+    if arg.startswith("--"):
+        name, eq, value = arg.partition("=")
+        return [(spec.by_spelling.get(name), value if eq else None)]
+    found = []
+    for j in range(1, len(arg)):
+        option = spec.by_spelling.get("-" + arg[j])
+        if option is not None and option.kind != "flag":  # it takes the rest of the cluster
+            found.append((option, arg[j + 1:] or None))
+            break
+        found.append((option, None))
+    return found
 
 
 def _store(values: dict, option: Option, value: str) -> bool:
