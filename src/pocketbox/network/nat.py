@@ -11,7 +11,7 @@ pocketbox keeps its rules in one table of its own, `ip pocketbox`, and touches n
 
 The kernel rewrites the packets; no proxy process copies bytes.  man 8 nft"""
 import json
-import shutil
+import os
 import subprocess
 
 from pocketbox import explain
@@ -39,7 +39,7 @@ class NatError(PocketboxError):
 
 
 def available() -> bool:
-    return shutil.which("nft") is not None
+    return any(os.access(os.path.join(d, "nft"), os.X_OK) for d in os.environ.get("PATH", os.defpath).split(":"))
 
 
 def _nft(script: str, *args: str) -> str:
