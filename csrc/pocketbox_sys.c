@@ -129,7 +129,10 @@ int pb_move_mount(int from_fd, int to_dirfd, const char *to_path)
  * writing, which waits for an RCU grace period (7-15 ms per container here); a fork into the
  * cgroup only takes it for reading. Like os.fork(), the interpreter is told before and after
  * (PyOS_BeforeFork/AfterFork_*), with the GIL re-taken because cffi released it for this call.
- * The child carries on in Python until it execs. Returns the pid, 0 in the child, -1 + errno. */
+ * The child carries on in Python until it execs. glibc's own fork handlers do not run (its
+ * malloc and stdio locks are not reset, its cached thread ID stays the parent's): harmless when,
+ * as runtime/cgroups.py checks first, the process has a single thread, and the child neither
+ * raise()s nor makes threads before execve. Returns the pid, 0 in the child, -1 + errno. */
 #include <linux/sched.h>
 #include <signal.h>
 #ifndef SYS_clone3
