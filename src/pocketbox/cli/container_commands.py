@@ -8,7 +8,7 @@ import click
 
 from pocketbox.cli import container_run
 from pocketbox.cli.format import human_duration, parse_time, table
-from pocketbox.cli.main import CONTEXT, LazyGroup, cli, for_each, needs_root
+from pocketbox.cli.main import CONTEXT, LazyGroup, cli, for_each, needs_root, prune_confirmed
 from pocketbox.errors import PocketboxError
 
 RUN_CONTEXT = {**CONTEXT, "allow_interspersed_args": False}
@@ -215,10 +215,8 @@ def container_prune(force):
     """Remove all stopped containers."""
     from pocketbox.engine.containers import Containers
 
-    if not force:
-        click.echo("WARNING! This will remove all stopped containers.")
-        if not click.confirm("Are you sure you want to continue?", default=False):
-            return
+    if not prune_confirmed(force, "This will remove all stopped containers."):
+        return
     removed = Containers().prune()
     if removed:
         click.echo("Deleted Containers:")

@@ -6,7 +6,7 @@ import sys
 import click
 
 from pocketbox.cli.format import ago, human_size, table
-from pocketbox.cli.main import CONTEXT, cli, fail, image, needs_root
+from pocketbox.cli.main import CONTEXT, cli, fail, image, needs_root, prune_confirmed
 
 
 @click.command(context_settings=CONTEXT)
@@ -127,10 +127,8 @@ def image_prune(all_, force):
     from pocketbox.image.store import Store
 
     what = "all images without at least one container associated to them" if all_ else "all dangling images"
-    if not force:
-        click.echo(f"WARNING! This will remove {what}.")
-        if not click.confirm("Are you sure you want to continue?", default=False):
-            return
+    if not prune_confirmed(force, f"This will remove {what}."):
+        return
     actions, freed = prune_images(Store.open(), all_)
     if actions:
         click.echo("Deleted Images:")

@@ -33,6 +33,14 @@ def for_each(refs, action, show=None) -> None:
         sys.exit(1)
 
 
+def prune_confirmed(force: bool, warning: str) -> bool:
+    """Docker's prune prompt: the WARNING line, then "Are you sure...?" (no unless -f)."""
+    if force:
+        return True
+    click.echo(f"WARNING! {warning}")
+    return click.confirm("Are you sure you want to continue?", default=False)
+
+
 def needs_root(f):
     """Commands that read or write the state root need root; say so before doing anything."""
     @functools.wraps(f)

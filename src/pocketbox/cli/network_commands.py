@@ -4,7 +4,7 @@ import sys
 
 import click
 
-from pocketbox.cli.main import CONTEXT, cli, for_each, needs_root
+from pocketbox.cli.main import CONTEXT, cli, for_each, needs_root, prune_confirmed
 from pocketbox.cli.volume_commands import _labels
 from pocketbox.errors import PocketboxError
 
@@ -93,10 +93,8 @@ def prune(force):
     from pocketbox.engine.containers import Containers
     from pocketbox.network.networks import Networks
 
-    if not force:
-        click.echo("WARNING! This will remove all custom networks not used by at least one container.")
-        if not click.confirm("Are you sure you want to continue?", default=False):
-            return
+    if not prune_confirmed(force, "This will remove all custom networks not used by at least one container."):
+        return
     in_use = {r["HostConfig"].get("NetworkMode", "") for r in Containers().all()}
     removed = Networks().prune(in_use)
     if removed:

@@ -4,7 +4,7 @@ import json
 import click
 
 from pocketbox.cli.format import human_size, table
-from pocketbox.cli.main import CONTEXT, cli, needs_root
+from pocketbox.cli.main import CONTEXT, cli, needs_root, prune_confirmed
 
 
 @cli.command(context_settings=CONTEXT)
@@ -93,13 +93,11 @@ def prune(all_, volumes, force):
     """Remove stopped containers, unused images (and volumes with --volumes)."""
     from pocketbox.engine.system import prune as do_prune
 
-    if not force:
-        click.echo("WARNING! This will remove:\n  - all stopped containers\n"
-                   + ("  - all anonymous volumes not used by at least one container\n" if volumes else "")
-                   + ("  - all images without at least one container associated to them" if all_ else
-                      "  - all dangling images"))
-        if not click.confirm("Are you sure you want to continue?", default=False):
-            return
+    if not prune_confirmed(force, "This will remove:\n  - all stopped containers\n"
+                           + ("  - all anonymous volumes not used by at least one container\n" if volumes else "")
+                           + ("  - all images without at least one container associated to them" if all_ else
+                              "  - all dangling images")):
+        return
     result = do_prune(all_, volumes)
     if result["Containers"]:
         click.echo("Deleted Containers:\n" + "\n".join(result["Containers"]) + "\n")

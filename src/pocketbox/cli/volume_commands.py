@@ -5,7 +5,7 @@ import sys
 import click
 
 from pocketbox.cli.format import human_size, table
-from pocketbox.cli.main import CONTEXT, cli, for_each, needs_root
+from pocketbox.cli.main import CONTEXT, cli, for_each, needs_root, prune_confirmed
 from pocketbox.errors import PocketboxError
 
 
@@ -106,11 +106,9 @@ def prune(all_, force):
     from pocketbox.engine.containers import Containers
     from pocketbox.engine.volumes import Volumes
 
-    if not force:
-        what = "all unused volumes" if all_ else "all anonymous volumes not used by at least one container"
-        click.echo(f"WARNING! This will remove {what}.")
-        if not click.confirm("Are you sure you want to continue?", default=False):
-            return
+    what = "all unused volumes" if all_ else "all anonymous volumes not used by at least one container"
+    if not prune_confirmed(force, f"This will remove {what}."):
+        return
     removed, freed = Volumes().prune(Containers(), all_)
     if removed:
         click.echo("Deleted Volumes:\n" + "\n".join(removed) + "\n")
