@@ -1,26 +1,33 @@
-"""setuptools reads cffi_modules from setup(), and builds the C supervisor program here;
-everything else is in pyproject.toml."""
+"""setuptools reads cffi_modules from setup(), and builds the two C programs here (the supervisor
+and the static exec step); everything else is in pyproject.toml."""
 import os
 import subprocess
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-MONITOR_SOURCE = "csrc/pocketbox_monitor.c"
-MONITOR_NAME = "pocketbox-monitor"
+PROGRAMS = {
+    # name in the package: (source, flags)
+    "pocketbox-monitor": ("csrc/pocketbox_monitor.c", ["-O2", "-Wall"]),
+    # static, no libc: it runs after pivot_root, where only the container's files are left
+    "pocketbox-exec": ("csrc/pocketbox_exec.c", ["-Os", "-Wall", "-static", "-nostdlib", "-ffreestanding",
+                                                  "-fno-stack-protector", "-fno-builtin", "-s"]),
+}
 
 
-def compile_monitor(target_dir: str) -> None:
-    """cc -O2 csrc/pocketbox_monitor.c -o <package>/pocketbox-monitor (a plain program, no Python)."""
+def compile_programs(target_dir: str) -> None:
+    """cc FLAGS csrc/X.c -o <package>/X for each plain C program (no Python in them)."""
     os.makedirs(target_dir, exist_ok=True)
     cc = os.environ.get("CC", "cc")
-    subprocess.run([cc, "-O2", "-Wall", "-o", os.path.join(target_dir, MONITOR_NAME), MONITOR_SOURCE], check=True)
+    for name, (source, flags) in PROGRAMS.items():
+        subprocess.run([cc, *flags, "-o", os.path.join(target_dir, name), source], check=True)
 
 
-class BuildWithMonitor(build_py):
+class BuildWithPrograms(build_py):
     def run(self):
         super().run()
-        compile_monitor(os.path.join(self.build_lib, "pocketbox"))
+        compile_programs(os.path.join(self.build_lib, "pocketbox"))
 
 
-setup(cffi_modules=["csrc/build_sys.py:ffibuilder", "csrc/build_seccomp.py:ffibuilder"], cmdclass={"build_py": BuildWithMonitor})
+setup(cffi_modules=["csrc/build_sys.py:ffibuilder", "csrc/build_seccomp.py:ffibuilder"],
+      cmdclass={"build_py": BuildWithPrograms})

@@ -199,5 +199,25 @@ def test_images(tmp_path_factory, busybox_rootfs):
     skopeo_push(layouts / "multi", "latest", f"{reg.host}/library/multilist:latest", home, all_images=True,
                 extra_args=["--format", "v2s2"])
     digests["multi-amd64"], digests["multi-arm64"] = amd64, arm64
-    yield TestImages(reg.host, reg, layouts, digests)
+    images = TestImages(reg.host, reg, layouts, digests)
+    images.busybox_tar = busybox_tar
+    yield images
     reg.stop()
+
+
+@pytest.fixture(scope="session")
+def make_image(test_images):
+    """make_image(name, entries, config=None, layers=None): busybox plus one layer of `entries`
+    (ociimage.tar_entries tuples) and the given image config, pushed once; returns its reference."""
+    made = {}
+
+    def make(name: str, entries=(), config: dict | None = None, layers: list[bytes] | None = None) -> str:
+        if name not in made:
+            layout = ociimage.Layout(test_images.layouts / name)
+            extra = layers if layers is not None else [ociimage.tar_entries(entries)] if entries else []
+            desc = layout.image([test_images.busybox_tar, *extra], config=config)
+            layout.tag(desc, "latest")
+            made[name] = test_images.ref(name)
+            skopeo_push(test_images.layouts / name, "latest", made[name], test_images.layouts / "home")
+        return made[name]
+    return make

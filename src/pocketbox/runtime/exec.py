@@ -34,6 +34,10 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, s
         if os.stat(theirs).st_ino != os.stat(ours).st_ino:  # --network host shares ours: nothing to join
             ns_fds.append((os.open(theirs, os.O_RDONLY | os.O_CLOEXEC), flag))
             names.append(name)
+    try:
+        helper_fd = init.sealed_exec_helper()
+    except init.InitError as e:
+        raise PocketboxError(str(e), 126) from None
     err_r, err_w = os.pipe()
     parent_sock, child_sock = socket.socketpair() if terminal else (None, None)  # noqa: F821 (imported above)
     child, born_in_unified = cgroups.fork_into(cgroup_paths)
@@ -55,7 +59,7 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, s
                 explain.report("setns", namespace=name, pid=pid)
             grandchild = os.fork()
             if grandchild == 0:
-                _become(process, err_w, child_sock, seccomp_bpf)
+                _become(process, err_w, child_sock, seccomp_bpf, helper_fd)
             if child_sock:
                 child_sock.close()
             os.close(err_w)
@@ -68,6 +72,7 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, s
                 os._exit(126)
     for fd, _ in ns_fds:
         os.close(fd)
+    os.close(helper_fd)
     os.close(err_w)
     if child_sock:
         child_sock.close()
@@ -86,8 +91,7 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, s
     os.close(err_r)
     if err:
         os.waitpid(child, 0)
-        info = json.loads(err)
-        raise PocketboxError(info["message"], info["code"])
+        raise PocketboxError(*init.exec_failure(json.loads(err), process["args"]))
     if detach:
         os.waitpid(child, 0)
         return 0
@@ -99,7 +103,7 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, s
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
-def _become(process: dict, err_w: int, console_sock, seccomp_bpf: bytes | None = None) -> None:
+def _become(process: dict, err_w: int, console_sock, seccomp_bpf: bytes | None, helper_fd: int) -> None:
     """In the grandchild, inside every namespace: the same finishing steps as the container's init."""
     try:
         if process.get("terminal"):
@@ -112,7 +116,7 @@ def _become(process: dict, err_w: int, console_sock, seccomp_bpf: bytes | None =
             os.chdir(cwd)
         except OSError as e:
             raise init.InitError(f"cannot chdir to {cwd!r}: {e.strerror}", 126) from None
-        init._exec(process, err_w, explain.report)
+        init._exec(process, err_w, helper_fd, explain.report)
     except init.InitError as e:
         init._fail(err_w, str(e), e.code)
     except BaseException as e:

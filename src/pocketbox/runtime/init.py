@@ -17,6 +17,9 @@ FLAG_NAMES = {"mount": "CLONE_NEWNS", "uts": "CLONE_NEWUTS", "ipc": "CLONE_NEWIP
               "cgroup": "CLONE_NEWCGROUP"}
 OVERLAY_ANNOTATION = "org.pocketbox.rootfs.overlay"
 COPYUP_ANNOTATION = "org.pocketbox.volumes.copyup"  # destinations whose empty volume gets the image's files
+EXEC_HELPER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pocketbox-exec")
+EXEC_MAGIC = "pocketbox-exec"  # its argv[0]: run any other way, the helper refuses (csrc/pocketbox_exec.c)
+MFD_EXEC = 0x10  # Linux 6.3+: says the memfd may be executed (refused as EINVAL by older kernels)
 SIOCSIFFLAGS = 0x8914
 IFF_UP, IFF_LOOPBACK, IFF_RUNNING = 0x1, 0x8, 0x40
 
@@ -29,8 +32,39 @@ class InitError(Exception):
         self.code = code
 
 
+def sealed_exec_helper() -> int:
+    """A sealed, close-on-exec memfd holding pocketbox-exec, the program that execs the container's
+    command (so that /proc/self/exe at that moment is never a host file: CVE-2019-5736).
+    Made by the runtime before it forks; without the program nothing runs (fail closed)."""
+    try:
+        with open(EXEC_HELPER, "rb") as f:
+            program = f.read()
+    except OSError as e:
+        raise InitError(f"cannot read {EXEC_HELPER} ({e.strerror}): reinstall pocketbox") from None
+    try:
+        fd = os.memfd_create(EXEC_MAGIC, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING | MFD_EXEC)
+    except OSError as e:
+        if e.errno != errno.EINVAL:
+            raise
+        fd = os.memfd_create(EXEC_MAGIC, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    view = memoryview(program)
+    while view:
+        view = view[os.write(fd, view):]
+    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
+    return fd
+
+
+def exec_failure(info: dict, args: list[str]) -> tuple[str, int]:
+    """The message and exit code for what the child wrote to the error pipe: set-up's own message,
+    or pocketbox-exec's errno from the final execve."""
+    if "errno" in info:
+        number = int(info["errno"])
+        return f'exec: "{args[0]}": {os.strerror(number).lower()}', 127 if number == errno.ENOENT else 126
+    return info["message"], info["code"]
+
+
 def container_init(spec: dict, bundle: str, join_cgroup, err_fd: int, console_sock, report=None,
-                   seccomp_bpf: bytes | None = None, userns_fd: int | None = None) -> None:
+                   seccomp_bpf: bytes | None = None, userns_fd: int | None = None, helper_fd: int = -1) -> None:
     """Never returns: execs the container's command, or writes the failure to err_fd and exits."""
     try:
         # Not dumpable until execve: nothing in the container may ptrace us or open
@@ -39,7 +73,7 @@ def container_init(spec: dict, bundle: str, join_cgroup, err_fd: int, console_so
         report = report or explain.report
         join_cgroup(report)  # before anything else: every process the container ever has is counted
         _setup(spec, bundle, console_sock, report, seccomp_bpf, userns_fd)
-        _exec(spec["process"], err_fd, report)
+        _exec(spec["process"], err_fd, helper_fd, report)
     except InitError as e:
         _fail(err_fd, str(e), e.code)
     except OSError as e:
@@ -209,15 +243,20 @@ def find_executable(name: str, path_env: str) -> str:
     raise InitError(f'exec: "{name}": executable file not found in $PATH', 127)
 
 
-def _exec(process: dict, err_fd: int, report=None) -> None:
+def _exec(process: dict, err_fd: int, helper_fd: int, report=None) -> None:
+    """execve the sealed pocketbox-exec, which resets signals and execs the command (its errno, if
+    that fails, comes back on err_fd). Every other fd of the runtime is closed (CVE-2024-21626)."""
     args = process["args"]
     env = dict(e.split("=", 1) for e in process.get("env", []) if "=" in e)
     path = find_executable(args[0], env.get("PATH", ""))
-    (report or explain.report)("execve", path=path, argv=args, env=process.get("env", []))
-    os.closerange(3, err_fd)  # no fd of the runtime reaches the container (CVE-2024-21626)
-    os.closerange(err_fd + 1, 1 << 16)
+    (report or explain.report)("execve", path=path, argv=args, env=process.get("env", []),
+                               via="pocketbox-exec from a sealed memfd")
+    low, high = sorted((err_fd, helper_fd))
+    os.closerange(3, low)
+    os.closerange(low + 1, high)
+    os.closerange(high + 1, 1 << 16)
+    os.set_inheritable(err_fd, True)  # pocketbox-exec marks it close-on-exec for the last execve
     try:
-        os.execve(path, args, env)
+        os.execve(helper_fd, [EXEC_MAGIC, str(err_fd), path, *args], env)
     except OSError as e:
-        code = 127 if e.errno == errno.ENOENT else 126
-        raise InitError(f'exec: "{args[0]}": {e.strerror.lower()}', code) from None
+        raise InitError(f"cannot run pocketbox-exec: {e.strerror}", 126) from None

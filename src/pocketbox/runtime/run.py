@@ -18,7 +18,7 @@ import signal
 from pocketbox import explain, syscalls as sc
 from pocketbox.errors import PocketboxError
 from pocketbox.runtime.cgroups import ContainerCgroup, Limits
-from pocketbox.runtime.init import container_init
+from pocketbox.runtime.init import InitError, container_init, exec_failure, sealed_exec_helper
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
@@ -91,7 +91,15 @@ class Container:
 
     def start(self) -> None:
         """Fork the container process and wait until it has exec'd its command (or failed)."""
-        self.cgroup.create(limits_from_spec(self.spec))
+        try:
+            helper_fd = sealed_exec_helper()
+        except (InitError, OSError) as e:
+            raise StartError(f"failed to start container: {e}") from None
+        try:
+            self.cgroup.create(limits_from_spec(self.spec))
+        except BaseException:
+            os.close(helper_fd)
+            raise
         linux = self.spec.get("linux", {})
         if any(ns["type"] == "user" for ns in linux.get("namespaces", [])):
             from pocketbox.runtime import userns
@@ -100,6 +108,7 @@ class Container:
                 self.userns_fd = userns.create(linux.get("uidMappings") or [], linux.get("gidMappings") or [])
             except OSError as e:
                 self.cgroup.destroy()
+                os.close(helper_fd)
                 raise StartError(f"cannot create the container's user namespace: {e}") from None
         terminal = bool(self.spec["process"].get("terminal"))
         err_r, err_w = os.pipe()
@@ -125,13 +134,14 @@ class Container:
                         if fd != target:
                             os.dup2(fd, target)
                 container_init(self.spec, self.bundle, self.cgroup.join, err_w, child_sock, self.report,
-                               self.seccomp_bpf, self.userns_fd)
+                               self.seccomp_bpf, self.userns_fd, helper_fd)
             if new_pid_ns:
                 sc.setns(own_pid_ns, sc.CLONE_NEWPID)  # later children (hooks, cleanup) stay in ours
             self.report("fork", pid=pid, namespace="new PID namespace: it is PID 1 there" if new_pid_ns else "host",
                         how="clone3(CLONE_INTO_CGROUP)" if self.cgroup.born_in_unified else "fork()")
         finally:
             os.close(own_pid_ns)
+            os.close(helper_fd)
             os.close(err_w)
             if self.userns_fd is not None:  # the container's process holds it now
                 os.close(self.userns_fd)
@@ -146,8 +156,8 @@ class Container:
             os.close(err_r)
             if err:
                 os.waitpid(pid, 0)
-                info = json.loads(err)
-                raise StartError(f"failed to start container: {info['message']}", info["code"])
+                message, code = exec_failure(json.loads(err), self.spec["process"]["args"])
+                raise StartError(f"failed to start container: {message}", code)
             if terminal:
                 import socket
 
