@@ -50,15 +50,14 @@ class Pocketbox:
         return subprocess.Popen(pocketbox_argv() + [str(a) for a in args], env=full_env, **kw)
 
 
-def _cgroups_of(root: Path) -> list[str]:
-    """Container cgroups whose record was under `root` (pocketbox names them by container ID)."""
-    ids = {p.name for p in (root / "containers").iterdir()} if (root / "containers").is_dir() else set()
-    found = []
+def _pocketbox_cgroups() -> set[str]:
+    """Every container cgroup pocketbox has on this machine (it names them by container ID)."""
+    found = set()
     for base in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified", *[f"/sys/fs/cgroup/{c}" for c in
                                                                ("memory", "pids", "cpu", "freezer", "devices")]):
         d = Path(base) / "pocketbox"
         if d.is_dir():
-            found += [str(p) for p in d.iterdir() if p.is_dir() and (not ids or p.name in ids)]
+            found |= {str(p) for p in d.iterdir() if p.is_dir()}
     return found
 
 
@@ -70,11 +69,12 @@ def _mounts_under(root: Path) -> list[str]:
 @pytest.fixture
 def pb(tmp_path):
     box = Pocketbox(tmp_path / "state")
+    cgroups_before = _pocketbox_cgroups()  # a user's own containers (or another run's) are not ours
     yield box
     for rec in (box.root / "containers").glob("*/container.json") if (box.root / "containers").is_dir() else []:
         box("rm", "-f", rec.parent.name, expect=None)  # containers a test left: remove them the user's way
     assert not _mounts_under(tmp_path), "a test left mounts behind"
-    assert not _cgroups_of(box.root), "a test left cgroups behind"
+    assert not _pocketbox_cgroups() - cgroups_before, "a test left cgroups behind"
     assert not _veths(), "a test left veth pairs behind"
 
 

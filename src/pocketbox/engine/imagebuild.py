@@ -226,10 +226,12 @@ def export(engine: Containers, ref: str, out_fd: int) -> None:
             sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
             mnt = tempfile.mkdtemp(dir=engine.store.tmp)
             sc.mount("overlay", mnt, "overlay", sc.MS_RDONLY, f"lowerdir={':'.join(lowers)}")
+            from pocketbox.image.changes import tar_entry, walk_tree
+
             with os.fdopen(out_fd, "wb", closefd=False) as out, \
                     tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                for name in sorted(os.listdir(mnt)):
-                    tar.add(os.path.join(mnt, name), arcname=name, filter=_numeric_owner)
+                for rel, name, dirfd, st in walk_tree(mnt):  # never follows the container's links
+                    tar_entry(tar, rel, name, dirfd, st)
             sc.umount2(mnt, sc.MNT_DETACH)
             os.rmdir(mnt)
             os._exit(0)
@@ -239,11 +241,6 @@ def export(engine: Containers, ref: str, out_fd: int) -> None:
     _, status = os.waitpid(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise PocketboxError("export failed")
-
-
-def _numeric_owner(ti):
-    ti.uname = ti.gname = ""
-    return ti
 
 
 def history(store, name: str) -> list[dict]:

@@ -84,53 +84,93 @@ def diff(upper: str, lowers: list[str], mountpoints: set[str] = frozenset()) -> 
     return out
 
 
+def walk_tree(top: str):
+    """(relative path, name, parent dir fd, lstat) for everything below `top`, parents first.
+
+    The tree may belong to a running container that swaps a directory for a symlink at any moment:
+    os.fwalk holds each directory open (never following a link into another), and every entry is
+    read relative to its parent's fd."""
+    for dirpath, dirnames, filenames, dirfd in os.fwalk(top):
+        dirnames.sort()
+        rel_dir = os.path.relpath(dirpath, top)
+        for name in sorted(dirnames + filenames):
+            try:
+                st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            yield (name if rel_dir == "." else f"{rel_dir}/{name}"), name, dirfd, st
+
+
+def tar_entry(tar: tarfile.TarFile, rel: str, name: str, dirfd: int, st: os.stat_result, pax: dict | None = None) -> bool:
+    """Add one entry (numeric owners) from its lstat; a file's contents come from an fd opened
+    with O_NOFOLLOW and checked to be the same inode. False for what a tar cannot hold (sockets)."""
+    ti = tarfile.TarInfo(rel)
+    ti.mode, ti.uid, ti.gid, ti.mtime = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime
+    ti.pax_headers = pax or {}
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        ti.type, ti.size = tarfile.REGTYPE, st.st_size
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dirfd)
+        with os.fdopen(fd, "rb") as f:
+            now = os.fstat(fd)
+            if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+                raise OSError(f"{rel} changed while it was read")
+            tar.addfile(ti, f)
+        return True
+    if stat.S_ISDIR(mode):
+        ti.type = tarfile.DIRTYPE
+    elif stat.S_ISLNK(mode):
+        ti.type, ti.linkname = tarfile.SYMTYPE, os.readlink(name, dir_fd=dirfd)
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        ti.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
+        ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    elif stat.S_ISFIFO(mode):
+        ti.type = tarfile.FIFOTYPE
+    else:
+        return False
+    tar.addfile(ti)
+    return True
+
+
 def write_layer(upper: str, out, mountpoints: set[str] = frozenset(), lowers: list[str] = ()) -> int:
     """Write the OCI layer tar of `upper` to the binary file `out`; returns the entry count."""
     links: dict[tuple[int, int], str] = {}
     count = 0
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        for dirpath, dirnames, filenames in os.walk(upper):
-            dirnames.sort()
-            rel_dir = os.path.relpath(dirpath, upper)
-            for name in sorted(dirnames + filenames):
-                path = os.path.join(dirpath, name)
-                rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-                st = os.lstat(path)
-                if _placeholder(path, st, rel, mountpoints, list(lowers)):
-                    continue
-                if is_whiteout(st):
-                    ti = tarfile.TarInfo(f"{rel_dir}/{WHITEOUT_PREFIX}{name}" if rel_dir != "." else WHITEOUT_PREFIX + name)
-                    ti.mtime = int(st.st_mtime)
-                    tar.addfile(ti)
-                    count += 1
-                    continue
-                ti = tar.gettarinfo(path, arcname=rel)
-                ti.uname = ti.gname = ""
-                ti.mtime = st.st_mtime
-                if ti.isreg() and st.st_nlink > 1:
-                    key = (st.st_dev, st.st_ino)
-                    if key in links:  # a second name of the same file: a hardlink entry
-                        ti.type, ti.linkname, ti.size = tarfile.LNKTYPE, links[key], 0
-                    else:
-                        links[key] = rel
-                xattrs = {}
-                try:
-                    for key in os.listxattr(path, follow_symlinks=False):
-                        if not key.startswith(OVERLAY_XATTR_PREFIXES):
-                            value = os.getxattr(path, key, follow_symlinks=False)
-                            xattrs["SCHILY.xattr." + key] = value.decode("utf-8", "surrogateescape")
-                except OSError:
-                    pass
-                ti.pax_headers = xattrs
-                if ti.isreg():
-                    with open(path, "rb") as f:
-                        tar.addfile(ti, f)
-                else:
-                    tar.addfile(ti)
+        for rel, name, dirfd, st in walk_tree(upper):
+            path = f"/proc/self/fd/{dirfd}/{name}"  # the entry itself, whatever its parent's path became
+            if _placeholder(path, st, rel, mountpoints, list(lowers)):
+                continue
+            if is_whiteout(st):
+                parent, _, base = rel.rpartition("/")
+                ti = tarfile.TarInfo(f"{parent}/{WHITEOUT_PREFIX}{base}" if parent else WHITEOUT_PREFIX + base)
+                ti.mtime = int(st.st_mtime)
+                tar.addfile(ti)
                 count += 1
-                if stat.S_ISDIR(st.st_mode) and is_opaque(path):
-                    marker = tarfile.TarInfo(f"{rel}/{OPAQUE_MARKER}")
-                    marker.mtime = int(st.st_mtime)
-                    tar.addfile(marker)
+                continue
+            if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+                key = (st.st_dev, st.st_ino)
+                if key in links:  # a second name of the same file: a hardlink entry
+                    ti = tarfile.TarInfo(rel)
+                    ti.type, ti.linkname, ti.mtime = tarfile.LNKTYPE, links[key], st.st_mtime
+                    ti.mode, ti.uid, ti.gid = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
+                    tar.addfile(ti)
                     count += 1
+                    continue
+                links[key] = rel
+            xattrs = {}
+            try:
+                for key in os.listxattr(path, follow_symlinks=False):
+                    if not key.startswith(OVERLAY_XATTR_PREFIXES):
+                        value = os.getxattr(path, key, follow_symlinks=False)
+                        xattrs["SCHILY.xattr." + key] = value.decode("utf-8", "surrogateescape")
+            except OSError:
+                pass
+            if tar_entry(tar, rel, name, dirfd, st, xattrs):
+                count += 1
+            if stat.S_ISDIR(st.st_mode) and is_opaque(path):
+                marker = tarfile.TarInfo(f"{rel}/{OPAQUE_MARKER}")
+                marker.mtime = int(st.st_mtime)
+                tar.addfile(marker)
+                count += 1
     return count

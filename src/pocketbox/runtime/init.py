@@ -142,18 +142,18 @@ def _setup(spec: dict, bundle: str, console_sock, report, seccomp_bpf: bytes | N
     process = spec["process"]
     _stdio(process, console_sock)
     cwd = process.get("cwd", "/")
-    if not os.path.isdir(cwd):  # Docker creates a missing working directory
-        try:
-            os.makedirs(cwd, 0o755)
-        except OSError as e:
-            raise InitError(f"cannot use working directory {cwd!r}: {e.strerror}", 126) from None
+    os.umask(0o022)
+    if userns_fd is None:
+        _make_cwd(cwd)
     if spec["root"].get("readonly"):
         rootfs.readonly_root(report)
-    os.umask(0o022)
     if userns_fd is not None:  # last: every privileged step above was done as the host's root
         sc.setns(userns_fd, sc.CLONE_NEWUSER)
         os.close(userns_fd)
         report("userns", host=(linux.get("uidMappings") or [{}])[0].get("hostID"))
+        os.setresgid(0, 0, 0)  # the container's root (our ids were still the host's root)
+        os.setresuid(0, 0, 0)
+        _make_cwd(cwd)  # as the container's root: never as the host's, in a bind-mounted host dir
     _switch_user(process, report, seccomp_bpf)
     try:
         os.chdir(cwd)
@@ -161,6 +161,15 @@ def _setup(spec: dict, bundle: str, console_sock, report, seccomp_bpf: bytes | N
         raise InitError(f"cannot chdir to working directory {cwd!r}: {e.strerror}", 126) from None
     if not os.getcwd().startswith("/"):
         raise InitError(f"working directory {cwd!r} is outside the container", 126)
+
+
+def _make_cwd(cwd: str) -> None:
+    """Docker creates a missing working directory (after pivot_root: resolved in the container)."""
+    if not os.path.isdir(cwd):
+        try:
+            os.makedirs(cwd, 0o755)
+        except OSError as e:
+            raise InitError(f"cannot use working directory {cwd!r}: {e.strerror}", 126) from None
 
 
 def _loopback_up() -> None:

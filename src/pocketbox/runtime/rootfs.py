@@ -8,6 +8,7 @@ import os
 import stat
 
 from pocketbox import syscalls as sc
+from pocketbox.filecopy import copy_file_fd
 
 MOUNT_FLAGS = {
     "ro": (sc.MS_RDONLY, True), "rw": (sc.MS_RDONLY, False),
@@ -130,32 +131,79 @@ def mount_all(rootfs: str, mounts: list[dict], report, copy_up: set[str] = froze
 
 
 def _copy_up(root_fd: int, dest: str, volume_dir: str, report) -> None:
-    """Copy the image's tree at `dest` into an empty volume, keeping owners, modes, times, links."""
-    import shutil
+    """Copy the image's tree at `dest` into an empty volume, keeping owners, modes, times, links.
 
-    if os.listdir(volume_dir):
+    A volume is shared with other containers, which may plant symlinks in it at any moment: every
+    step is relative to directory fds opened with O_NOFOLLOW, files are created with O_EXCL, and
+    owners and modes are set on the open fds, so nothing is ever followed out of the volume."""
+    try:
+        dst_fd = os.open(volume_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
         return
     try:
-        src_fd = sc.openat2(root_fd, dest.strip("/"), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, 0, sc.RESOLVE_IN_ROOT)
-    except (FileNotFoundError, NotADirectoryError):
-        return
-    try:
-        src = fd_path(src_fd)
-        shutil.copytree(src, volume_dir, symlinks=True, dirs_exist_ok=True)
-        st = os.stat(src)
-        os.chown(volume_dir, st.st_uid, st.st_gid)
-        os.chmod(volume_dir, stat.S_IMODE(st.st_mode))
-        for dirpath, dirnames, filenames in os.walk(src):
-            rel = os.path.relpath(dirpath, src)
-            for name in dirnames + filenames:
-                st = os.lstat(os.path.join(dirpath, name))
-                target = os.path.join(volume_dir, rel, name)
-                os.chown(target, st.st_uid, st.st_gid, follow_symlinks=False)
-                if not stat.S_ISLNK(st.st_mode):
-                    os.chmod(target, stat.S_IMODE(st.st_mode))  # after chown, which clears setuid
+        if os.listdir(dst_fd):
+            return
+        try:
+            src_fd = sc.openat2(root_fd, dest.strip("/"), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, 0,
+                                sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        old_umask = os.umask(0)
+        try:
+            copy_tree_fd(src_fd, dst_fd)
+            _copy_metadata(os.fstat(src_fd), dst_fd)
+        finally:
+            os.umask(old_umask)
+            os.close(src_fd)
     finally:
-        os.close(src_fd)
+        os.close(dst_fd)
     report("copy-up", source=dest, target=volume_dir)
+
+
+def _copy_metadata(st: os.stat_result, fd: int) -> None:
+    os.fchown(fd, st.st_uid, st.st_gid)
+    os.fchmod(fd, stat.S_IMODE(st.st_mode))  # after chown, which clears setuid
+    os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def copy_tree_fd(src_fd: int, dst_fd: int) -> None:
+    """Copy the directory `src_fd` into `dst_fd`, never following a symlink on either side."""
+    nofollow = os.O_NOFOLLOW | os.O_CLOEXEC
+    for name in os.listdir(src_fd):
+        st = os.stat(name, dir_fd=src_fd, follow_symlinks=False)
+        mode = st.st_mode
+        if stat.S_ISDIR(mode):
+            try:
+                os.mkdir(name, 0o700, dir_fd=dst_fd)
+            except FileExistsError:
+                pass  # a directory made meanwhile is used; anything else fails the open below
+            s = os.open(name, os.O_RDONLY | os.O_DIRECTORY | nofollow, dir_fd=src_fd)
+            try:
+                d = os.open(name, os.O_RDONLY | os.O_DIRECTORY | nofollow, dir_fd=dst_fd)
+                try:
+                    copy_tree_fd(s, d)
+                    _copy_metadata(st, d)
+                finally:
+                    os.close(d)
+            finally:
+                os.close(s)
+        elif stat.S_ISREG(mode):
+            s = os.open(name, os.O_RDONLY | nofollow, dir_fd=src_fd)
+            try:
+                d = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | nofollow, 0o600, dir_fd=dst_fd)
+                try:
+                    copy_file_fd(s, d, st.st_size)
+                    _copy_metadata(st, d)
+                finally:
+                    os.close(d)
+            finally:
+                os.close(s)
+        elif stat.S_ISLNK(mode):
+            os.symlink(os.readlink(name, dir_fd=src_fd), name, dir_fd=dst_fd)
+            os.chown(name, st.st_uid, st.st_gid, dir_fd=dst_fd, follow_symlinks=False)
+        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
+            os.mknod(name, mode, st.st_rdev, dir_fd=dst_fd)  # (the caller's umask is 0: the mode stands)
+            os.chown(name, st.st_uid, st.st_gid, dir_fd=dst_fd, follow_symlinks=False)
 
 
 def _mount_cgroupfs(root_fd: int, dest: str, report) -> None:
@@ -204,28 +252,37 @@ def _mount_cgroupfs(root_fd: int, dest: str, report) -> None:
 
 def make_devices(rootfs: str, report, extra: list[dict] = ()) -> None:
     """Device nodes and symlinks of /dev (a fresh tmpfs), as runc/crun make them, and the
-    config's linux.devices (`--device`), which the engine keeps under /dev."""
-    dev = os.path.join(rootfs, "dev")
+    config's linux.devices (`--device`), which the engine keeps under /dev. Everything is made
+    relative to the /dev mount resolved inside the rootfs (an image's /dev symlink stays inside)."""
+    root_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        dev = sc.openat2(root_fd, "dev", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, 0,
+                         sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS)
+    finally:
+        os.close(root_fd)
     old = os.umask(0)
     try:
         for name, kind, major, minor in DEFAULT_DEVICES:
-            path = os.path.join(dev, name)
-            os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(major, minor))
+            os.mknod(name, stat.S_IFCHR | 0o666, os.makedev(major, minor), dir_fd=dev)
             report("mknod", path=f"/dev/{name}", device=f"{kind} {major}:{minor}")
         for d in extra:
             name = os.path.normpath(d["path"]).removeprefix("/dev/")
-            if name.startswith("..") or d["path"] == "/dev":
+            if name.startswith("..") or d["path"] == "/dev" or name.startswith("/"):
                 raise OSError(22, f"device path {d['path']!r} is not under /dev")
-            path = os.path.join(dev, name)
-            os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
-            kind = stat.S_IFBLK if d["type"] == "b" else stat.S_IFCHR
-            os.mknod(path, kind | (d.get("fileMode") or 0o666), os.makedev(d["major"], d["minor"]))
-            os.chown(path, d.get("uid", 0), d.get("gid", 0))
+            parent, _, base = name.rpartition("/")
+            pfd = open_dir_creating(dev, parent) if parent else os.dup(dev)
+            try:
+                kind = stat.S_IFBLK if d["type"] == "b" else stat.S_IFCHR
+                os.mknod(base, kind | (d.get("fileMode") or 0o666), os.makedev(d["major"], d["minor"]), dir_fd=pfd)
+                os.chown(base, d.get("uid", 0), d.get("gid", 0), dir_fd=pfd, follow_symlinks=False)
+            finally:
+                os.close(pfd)
             report("mknod", path=d["path"], device=f"{d['type']} {d['major']}:{d['minor']}")
         for target, name in DEV_SYMLINKS:
-            os.symlink(target, os.path.join(dev, name))
+            os.symlink(target, name, dir_fd=dev)
     finally:
         os.umask(old)
+        os.close(dev)
 
 
 def pivot(rootfs: str, report) -> None:
