@@ -53,9 +53,8 @@ class Pocketbox:
 def _pocketbox_cgroups() -> set[str]:
     """Every container cgroup pocketbox has on this machine (it names them by container ID)."""
     found = set()
-    for base in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified", *[f"/sys/fs/cgroup/{c}" for c in
-                                                               ("memory", "pids", "cpu", "freezer", "devices")]):
-        d = Path(base) / "pocketbox"
+    for base in [Path("/sys/fs/cgroup"), *Path("/sys/fs/cgroup").iterdir()]:
+        d = base / "pocketbox"
         if d.is_dir():
             found |= {str(p) for p in d.iterdir() if p.is_dir()}
     return found

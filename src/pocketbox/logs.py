@@ -11,8 +11,12 @@ def timestamp() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
 
 
+MAX_LINE = 16 * 1024  # Docker's json-file splits longer lines into entries of this size
+
+
 class LogWriter:
-    """Appends complete lines per stream; a partial line waits for its end (or for close)."""
+    """Appends complete lines per stream; a partial line waits for its end (or for close).
+    Invalid UTF-8 is replaced (U+FFFD): every line of the file is valid JSON."""
 
     def __init__(self, path: str):
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
@@ -21,10 +25,20 @@ class LogWriter:
     def write(self, stream: str, data: bytes) -> None:
         data = self.partial[stream] + data
         *lines, rest = data.split(b"\n")
+        pieces = [line + b"\n" for line in lines]
+        while len(rest) >= MAX_LINE:  # cut on a character boundary: never inside a UTF-8 sequence
+            cut = MAX_LINE
+            while cut > MAX_LINE - 4 and (rest[cut] & 0xC0) == 0x80:
+                cut -= 1
+            pieces.append(rest[:cut])
+            rest = rest[cut:]
         self.partial[stream] = rest
-        out = "".join(self._entry(stream, line + b"\n") for line in lines)
+        out = "".join(self._entry(stream, piece) for piece in pieces)
         if out:
-            os.write(self.fd, out.encode())
+            try:
+                os.write(self.fd, out.encode())
+            except OSError:  # a full disk loses log lines, never the container
+                pass
 
     def _entry(self, stream: str, data: bytes) -> str:
         return json.dumps({"log": data.decode("utf-8", "replace"), "stream": stream, "time": timestamp()}) + "\n"
@@ -32,8 +46,40 @@ class LogWriter:
     def close(self) -> None:
         for stream, rest in self.partial.items():
             if rest:
-                os.write(self.fd, self._entry(stream, rest).encode())
+                try:
+                    os.write(self.fd, self._entry(stream, rest).encode())
+                except OSError:
+                    pass
         os.close(self.fd)
+
+
+def tee(pipes: dict[int, tuple[int | None, str]], log: LogWriter) -> None:
+    """Copy each output pipe (read fd -> (terminal fd or None, stream name)) to its terminal fd and
+    to the log until every pipe is closed: what a foreground container writes is logged as a
+    detached one's is. A terminal that went away (EPIPE) does not stop the logging."""
+    import select
+
+    open_fds = dict(pipes)
+    while open_fds:
+        try:
+            ready, _, _ = select.select(list(open_fds), [], [])
+        except InterruptedError:
+            continue
+        for fd in ready:
+            data = os.read(fd, 65536)
+            if not data:
+                del open_fds[fd]
+                os.close(fd)
+                continue
+            target, stream = open_fds[fd]
+            log.write(stream, data)
+            if target is not None:
+                view = memoryview(data)
+                try:
+                    while view:
+                        view = view[os.write(target, view):]
+                except OSError:
+                    open_fds[fd] = (None, stream)
 
 
 def read_entries(path: str, offset: int = 0) -> tuple[list[dict], int]:
@@ -45,5 +91,26 @@ def read_entries(path: str, offset: int = 0) -> tuple[list[dict], int]:
     except FileNotFoundError:
         return [], offset
     end = data.rfind(b"\n") + 1
-    entries = [json.loads(line) for line in data[:end].splitlines() if line.strip()]
+    entries = []
+    for line in data[:end].split(b"\n"):
+        if line.strip():
+            entry = _entry_of(line)
+            if entry is not None:
+                entries.append(entry)
     return entries, offset + end
+
+
+def _entry_of(line: bytes) -> dict | None:
+    """One log line, read tolerantly: raw bytes that are not UTF-8 become U+FFFD; a line that is
+    not a log entry at all is skipped (the rest of the log stays readable)."""
+    try:
+        entry = json.loads(line.decode("utf-8", "replace"))
+    except ValueError:
+        return None
+    if not isinstance(entry, dict) or not isinstance(entry.get("log"), str):
+        return None
+    if not isinstance(entry.get("time"), str):
+        entry["time"] = ""
+    if entry.get("stream") not in ("stdout", "stderr"):
+        entry["stream"] = "stdout"
+    return entry

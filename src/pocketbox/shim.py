@@ -10,13 +10,11 @@ removes the cgroup, tells attached clients, and runs `--rm`. Nothing else of poc
 while a detached container lives: there is no daemon."""
 import json
 import os
-import select
 import signal
 import socket
 import sys
 
 from pocketbox import streams_mux as mux
-from pocketbox.logs import LogWriter
 
 SOCKET_NAME = "attach.sock"
 
@@ -45,7 +43,6 @@ class Supervisor:
         self.stdin_open = bool(self.record["Config"]["OpenStdin"])
         self.wait_attach = wait_attach
         self.clients: dict[socket.socket, mux.FrameReader] = {}
-        self.log = LogWriter(os.path.join(self.dir, f"{cid}-json.log"))
         if listen_fd is not None:  # back from pocketbox-monitor: the socket it served
             self.server = socket.socket(fileno=listen_fd)
         else:
@@ -64,6 +61,10 @@ class Supervisor:
     def start(self, ready_fd: int, restarting: bool = False) -> None:
         from pocketbox.runtime.run import Container
 
+        if not os.access(MONITOR, os.X_OK):  # it is built with the package: never run unwatched
+            error = f"{MONITOR} is missing: reinstall pocketbox"
+            os.write(ready_fd, json.dumps({"error": error, "code": 125}).encode() + b"\n")
+            raise SystemExit(125)
         if self.wait_attach:  # `start -a` / `run -it`: the first client sees the first byte of output
             os.write(ready_fd, b"listening\n")
             conn, _ = self.server.accept()
@@ -130,7 +131,6 @@ class Supervisor:
         clients = [c.fileno() for c in self.clients]
         for fd in [f for f in (fds["--out"], fds["--err"], stdin, self.server.fileno(), *clients) if f >= 0]:
             os.set_inheritable(fd, True)
-        self.log.close()
         argv = [MONITOR, "--pid", str(self.container.pid), "--out", str(fds["--out"]), "--err", str(fds["--err"]),
                 "--in", str(stdin), "--listen", str(self.server.fileno()), "--tty", "1" if self.tty else "0",
                 "--log", os.path.join(self.dir, f"{self.cid}-json.log"),
@@ -138,51 +138,9 @@ class Supervisor:
                 "--", sys.executable, "-m", "pocketbox.shim", "--finish", self.cid]
         os.execv(MONITOR, argv)
 
-    def serve(self) -> int:
-        if not hasattr(self, "wake_r"):
-            self.wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-            signal.set_wakeup_fd(wake_w)
-            signal.signal(signal.SIGCHLD, lambda *a: None)
-        wake_r = self.wake_r
-        status = None
-        while status is None or self.outputs:
-            watch = list(self.outputs) + [self.server, wake_r] + list(self.clients)
-            ready, _, _ = select.select(watch, [], [], 1.0 if status is None else 0.2)
-            if status is not None and not ready:
-                break  # the container is gone and its output drained
-            for r in ready:
-                if r == wake_r:
-                    os.read(wake_r, 4096)
-                elif r is self.server:
-                    conn, _ = self.server.accept()
-                    self._accept(conn)
-                elif r in self.clients:
-                    self._from_client(r)
-                else:
-                    self._output(r)
-            if status is None:
-                pid, st = os.waitpid(self.container.pid, os.WNOHANG)
-                if pid:
-                    status = st
-        return self._finish(status)
-
     def _accept(self, conn: socket.socket) -> None:
         conn.setblocking(True)
         self.clients[conn] = mux.FrameReader()
-
-    def _output(self, fd: int) -> None:
-        try:
-            data = os.read(fd, 65536)
-        except OSError:  # EIO: the pty's last slave closed
-            data = b""
-        if not data:
-            del self.outputs[fd]
-            if fd != self.stdin_w:
-                os.close(fd)
-            return
-        stream = self.outputs[fd]
-        self.log.write(stream, data)
-        self._send_all(mux.frame(mux.STDOUT if stream == "stdout" else mux.STDERR, data))
 
     def _send_all(self, data: bytes) -> None:
         for c in list(self.clients):
@@ -194,31 +152,6 @@ class Supervisor:
     def _drop(self, c: socket.socket) -> None:
         self.clients.pop(c, None)
         c.close()
-
-    def _from_client(self, c: socket.socket) -> None:
-        try:
-            data = c.recv(65536)
-        except OSError:
-            data = b""
-        if not data:
-            self._drop(c)
-            return
-        for stream, payload in self.clients[c].feed(data):
-            if stream == mux.STDIN and self.stdin_w is not None:
-                try:
-                    mux.write_all(self.stdin_w, payload)
-                except OSError:
-                    pass
-            elif stream == mux.STDIN_EOF and self.stdin_w is not None and not self.tty:
-                os.close(self.stdin_w)
-                self.stdin_w = None
-            elif stream == mux.RESIZE and self.tty:
-                import fcntl
-                import struct
-                import termios
-
-                rows, cols = (int(x) for x in payload.split())
-                fcntl.ioctl(self.container.console, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
     def _finish(self, status: int) -> int:
         """The container's PID 1 has exited: record it, free the cgroup, tell attached clients."""
@@ -271,7 +204,6 @@ class Supervisor:
             os.close(read_end)
 
     def close(self) -> None:
-        self.log.close()
         for c in list(self.clients):
             self._drop(c)
         self.server.close()
@@ -328,11 +260,7 @@ def main(argv: list[str]) -> int:
                 record = sup.engine.load(sup.cid)
                 if record is None or record["State"]["Status"] != "running":
                     break
-            if os.access(MONITOR, os.X_OK):
-                sup.hand_over()  # does not return
-            code = sup.serve()  # no monitor binary (an editable install without it): Python serves
-            restart = sup.restart_wanted(code)
-            argv = ["--finish"]
+            sup.hand_over()  # does not return
     finally:
         sup.close()
     return code

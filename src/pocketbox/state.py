@@ -16,8 +16,27 @@ def require_root() -> None:
         raise NotRootError("this command needs root: run it with sudo (sudo pocketbox ...)")
 
 
+ROOT_MODE = 0o700  # only root may look inside (records, layers, logs, volumes, credentials)
+
+
 def state_root() -> Path:
     return Path(os.environ.get("POCKETBOX_ROOT") or DEFAULT_ROOT)
+
+
+def private_root(root: Path) -> Path:
+    """Make the state root (and its missing parents) if needed, and keep it closed to other users."""
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(root, ROOT_MODE)
+        except FileExistsError:
+            pass
+        st = os.stat(root)
+    if st.st_mode & 0o7777 != ROOT_MODE and os.geteuid() == st.st_uid == 0:
+        os.chmod(root, ROOT_MODE)
+    return root
 
 
 def ensure_dir(path: Path, mode: int = 0o700) -> Path:

@@ -56,9 +56,10 @@ def in_every_hierarchy(cg, lines):
     for line in lines:
         _, controllers, path = line.split(":", 2)
         for c in (controllers.split(",") if controllers else ["unified"]):
-            where[c] = path
-    for controller in cg.paths:
-        assert where.get(controller, "").endswith(f"/pocketbox/{cg.id}"), (controller, lines)
+            where[c.removeprefix("name=")] = path
+    for hierarchy in cg.paths:  # "memory", "cpu,cpuacct", "systemd" (name=systemd), "unified"
+        for controller in hierarchy.split(","):
+            assert where.get(controller, "").endswith(f"/pocketbox/{cg.id}"), (controller, lines)
 
 
 def test_single_threaded_child_is_born_in_the_cgroup(cgroup):

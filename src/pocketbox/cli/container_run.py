@@ -35,7 +35,10 @@ RUN = CommandSpec("image", "command", False, [
     Option("--read-only", kind="flag", help="Mount the container's root filesystem as read only."),
     Option("--cap-add", kind="multi", help="Add Linux capabilities."),
     Option("--cap-drop", kind="multi", help="Drop Linux capabilities."),
-    Option("--privileged", kind="flag", help="Give extended privileges to this container."),
+    Option("--privileged", kind="flag",
+           help="Give the container every capability, no seccomp filter, every device, and /proc and /sys "
+                "unmasked and writable (so it can, e.g., write /proc/sys/kernel/core_pattern and run code as "
+                "the host's root): root in the container is root on the host."),
     Option("--userns", default="host",
            help="host, or auto: the container's root is an unprivileged host user (/etc/subuid's pocketbox range, "
                 "else 100000-165535)."),

@@ -17,6 +17,7 @@ from pathlib import Path
 from pocketbox.errors import Conflict, NotFound, PocketboxError
 from pocketbox.image.store import Store
 from pocketbox.locks import locked
+from pocketbox.logs import LogWriter
 from pocketbox.state import ensure_dir, read_json, remove_tree, write_json_atomic
 
 NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*\Z")
@@ -116,7 +117,16 @@ class Containers:
         if restart["Name"] != "no" and o.remove:
             raise opt.InvalidOption("Conflicting options: --restart and --rm")
         cpus = opt.cpu_limit(o)
+        o.cpu_shares, o.pids_limit = opt.cpu_shares(o.cpu_shares), opt.pids_limit(o.pids_limit)
         config = image.get("Config") or {}
+        if config.get("StopSignal"):
+            from pocketbox.engine.lifecycle import parse_signal
+
+            try:
+                parse_signal(config["StopSignal"])
+            except PocketboxError:
+                raise opt.InvalidOption(f"invalid StopSignal {str(config['StopSignal'])[:40]!r} in the image's "
+                                        "config") from None
         share_from, bindings = self._check_network(o, config)
         requests = ([opt.parse_volume(v) for v in o.volumes] + [opt.parse_mount(m) for m in o.mounts]
                     + [opt.parse_tmpfs(t) for t in o.tmpfs] + self._volumes_from(o.volumes_from))
@@ -394,7 +404,7 @@ class Containers:
     def _record(self, cid, name, o, image, args, bundle, mounts, lowers, memory, swap, cpus, no_new_privs) -> dict:
         from pocketbox.runtime.cgroups import ContainerCgroup
 
-        cgroup = ContainerCgroup(cid, cpu=bool(cpus or o.cpu_shares))
+        cgroup = ContainerCgroup(cid)
         cdir = self.dir(cid)
         return {
             "Id": cid, "Name": "/" + name, "Created": now(),
@@ -436,24 +446,42 @@ class Containers:
         cid = record["Id"]
         attach = attach or (["stdin", "stdout", "stderr"] if record["Config"]["OpenStdin"] else ["stdout", "stderr"])
         null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
-        stdio = tuple(fd if name in attach else null for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")))
+        log = LogWriter(str(self.dir(cid) / f"{cid}-json.log"))
+        pipes, ours = {}, [null]  # without a terminal the output goes through us: to the log and the terminal
+        if not record["Config"]["Tty"]:
+            for fd, name in ((1, "stdout"), (2, "stderr")):
+                r, w = os.pipe2(os.O_CLOEXEC)
+                pipes[r] = (fd if name in attach else None, name)
+                ours.append(w)
+            stdio = (0 if "stdin" in attach else null, ours[1], ours[2])
+        else:
+            stdio = tuple(fd if name in attach else null for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")))
         container = Container(str(self.dir(cid)), cid, report, stdio)
         try:
             network = self.connect(record)
             container.start()
         except PocketboxError as e:
-            os.close(null)
+            for fd in ours + list(pipes):
+                os.close(fd)
+            log.close()
             self.disconnect(record)
             code, error = e.exit_code, str(e)
             self.update(cid, lambda r: r["State"].update(Status="exited", ExitCode=code, Error=error,
                                                          FinishedAt=now()))
             raise
+        for fd in ours:
+            os.close(fd)
         started = process_start_time(container.pid)
         self.update(cid, lambda r: (r["State"].update(Status="running", Running=True, Pid=container.pid,
                                                       PidStartTime=started, StartedAt=now()),
                                     r.update(NetworkSettings=network)))
-        os.close(null)
-        result = container.wait()
+        from pocketbox.logs import tee
+
+        try:
+            result = container.wait(on_output=lambda data: log.write("stdout", data),
+                                    relay=(lambda: tee(pipes, log)) if pipes else None)
+        finally:
+            log.close()
         self.disconnect(record)
         self.update(cid, lambda r: (r["State"].update(Status="exited", Running=False, Pid=0, ExitCode=result.code,
                                                       OOMKilled=result.oom_killed, FinishedAt=now()),

@@ -91,7 +91,12 @@ class Lifecycle:
         cgroup = ContainerCgroup(record["Id"])
         if state["Status"] == "paused":
             cgroup.thaw()
-        stop_signal = parse_signal(sig or record["Config"].get("StopSignal"), signals.SIGTERM)
+        try:
+            stop_signal = parse_signal(sig or record["Config"].get("StopSignal"), signals.SIGTERM)
+        except PocketboxError:
+            if sig:
+                raise
+            stop_signal = signals.SIGTERM  # a bad StopSignal recorded earlier never blocks a stop
         from pocketbox import explain
 
         relay = explain.open_relay(self.engine.dir(record["Id"]))  # the supervisor's exit and clean-up events

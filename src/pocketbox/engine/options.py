@@ -1,9 +1,12 @@
 """What `run` was asked for, parsed and checked the way Docker checks it, before anything is created."""
+import math
 import os
 
 from pocketbox.errors import PocketboxError
 
 MIN_MEMORY = 6 * 1024 * 1024
+MAX_INT64 = 2**63 - 1
+MAX_ENV_FILE = 1 << 20
 
 
 class InvalidOption(PocketboxError):
@@ -70,9 +73,13 @@ def parse_bytes(text: str, what: str) -> int:
     try:
         value = float(t)
     except ValueError:
-        raise InvalidOption(f"invalid {what}: {text!r} (use a number with an optional unit b, k, m or g)") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise InvalidOption(f"invalid {what}: {text!r} (use a number with an optional unit b, k, m or g)")
     if value < 0:
         raise InvalidOption(f"invalid {what}: {text!r} is negative")
+    if value * mult > MAX_INT64:
+        raise InvalidOption(f"invalid {what}: {text!r} is too large")
     return int(value * mult)
 
 
@@ -99,11 +106,31 @@ def cpu_limit(opts: RunOptions) -> float | None:
     try:
         cpus = float(opts.cpus)
     except ValueError:
-        raise InvalidOption(f"invalid argument {opts.cpus!r} for \"--cpus\" flag: not a number") from None
+        cpus = math.nan
+    if not math.isfinite(cpus):
+        raise InvalidOption(f"invalid argument {opts.cpus!r} for \"--cpus\" flag: not a number")
     n = os.cpu_count() or 1
-    if cpus < 0.01 or cpus > n:
+    if not 0.01 <= cpus <= n:
         raise InvalidOption(f"Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available")
     return cpus
+
+
+def cpu_shares(value: int | None) -> int | None:
+    """--cpu-shares: 0 is the default; the kernel's range is 2..262144, to which Docker clamps."""
+    if value is None or value == 0:
+        return None
+    if value < 0:
+        raise InvalidOption(f"invalid --cpu-shares {value}: it must be 0 (the default) or from 2 to 262144")
+    return min(max(value, 2), 262144)
+
+
+def pids_limit(value: int | None) -> int | None:
+    """--pids-limit: 0 or -1 (any negative) is unlimited, as Docker's."""
+    if value is None:
+        return None
+    if value > MAX_INT64:
+        raise InvalidOption(f"invalid --pids-limit {value}: it is too large")
+    return value
 
 
 def parse_env_files(paths: list[str]) -> list[str]:
@@ -111,16 +138,29 @@ def parse_env_files(paths: list[str]) -> list[str]:
     out = []
     for path in paths:
         try:
-            with open(path) as f:
-                lines = f.read().splitlines()
+            with open(path, "rb") as f:
+                data = f.read(MAX_ENV_FILE + 1)
         except OSError as e:
             raise InvalidOption(f"open {path}: {e.strerror.lower()}") from None
-        for line in lines:
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            out.extend(expand_env([line]))
+        if len(data) > MAX_ENV_FILE:
+            raise InvalidOption(f"--env-file {path}: larger than {MAX_ENV_FILE >> 20} MiB")
+        lines = data.split(b"\n")
+        for number, raw in enumerate(lines, 1):
+            if b"\0" in raw:
+                raise InvalidOption(f"--env-file {path}: line {number} contains a NUL byte")
+            try:
+                line = raw.decode()
+            except UnicodeDecodeError:
+                raise InvalidOption(f"--env-file {path}: invalid utf8 bytes at line {number}") from None
+            out.extend(_env_line(line))
     return out
+
+
+def _env_line(line: str) -> list[str]:
+    line = line.strip()
+    if not line or line.startswith("#"):
+        return []
+    return expand_env([line])
 
 
 def expand_env(items: list[str]) -> list[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from pocketbox.errors import DigestMismatch, NotFound
 from pocketbox.locks import locked
 from pocketbox.reference import SHA256_DIGEST
-from pocketbox.state import ensure_dir, read_json, remove_tree, state_root, write_json_atomic
+from pocketbox.state import ensure_dir, private_root, read_json, remove_tree, state_root, write_json_atomic
 
 
 def chain_ids(diff_ids: list[str]) -> list[str]:
@@ -41,7 +41,10 @@ class Store:
 
     @classmethod
     def open(cls) -> "Store":
-        return cls(state_root())
+        root = state_root()
+        if os.geteuid() == 0:
+            private_root(root)
+        return cls(root)
 
     # --- paths --------------------------------------------------------------------------------
     @property

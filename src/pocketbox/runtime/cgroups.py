@@ -20,9 +20,6 @@ import time
 CGROUP_ROOT = "/sys/fs/cgroup"
 PARENT = "pocketbox"
 PERIOD = 100000
-# Joining a v1 hierarchy costs a few ms per cgroup.procs write here, so only what is used:
-# cpu only when a CPU limit is set.
-V1_CONTROLLERS = ("memory", "pids", "devices")
 
 # Docker's default device rules (c = char, b = block; m = mknod allowed for all, rw for these nodes)
 DEFAULT_DEVICE_RULES = [
@@ -41,6 +38,19 @@ def _fstype(path: str) -> str | None:
             if fields[4] == path:
                 return fields[fields.index("-") + 1]
     return None
+
+
+def v1_hierarchies() -> list[str]:
+    """The v1 hierarchies mounted under /sys/fs/cgroup, by directory name ("memory", "cpu,cpuacct",
+    "systemd" for name=systemd, ...)."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            mountpoint = fields[4]
+            if fields[fields.index("-") + 1] == "cgroup" and os.path.dirname(mountpoint) == CGROUP_ROOT:
+                out.append(os.path.basename(mountpoint))
+    return out
 
 
 def detect() -> str:
@@ -66,7 +76,7 @@ class Limits:
 class ContainerCgroup:
     """The cgroup(s) of one container; `paths` are what `inspect` shows."""
 
-    def __init__(self, container_id: str, on_write=None, cpu: bool = True):
+    def __init__(self, container_id: str, on_write=None):
         self.id = container_id
         self.mode = detect()
         self.on_write = on_write
@@ -74,11 +84,18 @@ class ContainerCgroup:
         if self.mode == "v2":
             self.paths = {"unified": f"{CGROUP_ROOT}/{PARENT}/{container_id}"}
         else:
-            wanted = V1_CONTROLLERS + (("cpu",) if cpu else ()) + (("freezer",) if self.mode == "v1" else ())
-            self.paths = {c: f"{CGROUP_ROOT}/{c}/{PARENT}/{container_id}" for c in wanted
-                          if os.path.isdir(f"{CGROUP_ROOT}/{c}")}
+            # In every v1 hierarchy, as Docker does: a hierarchy the container is not placed in
+            # would be mountable from inside (with CAP_SYS_ADMIN) at its root, release_agent and all.
+            self.paths = {h: f"{CGROUP_ROOT}/{h}/{PARENT}/{container_id}" for h in v1_hierarchies()}
             if self.mode == "hybrid":
                 self.paths["unified"] = f"{CGROUP_ROOT}/unified/{PARENT}/{container_id}"
+
+    def dir_of(self, controller: str) -> str | None:
+        """The container's directory in the hierarchy that has `controller` (v1)."""
+        for name, d in self.paths.items():
+            if controller in name.split(","):
+                return d
+        return None
 
     # --- writing ------------------------------------------------------------------------------
     def _write(self, path: str, value: str) -> None:
@@ -148,26 +165,29 @@ class ContainerCgroup:
             self._write(f"{d}/pids.max", "max" if limits.pids_limit <= 0 else str(limits.pids_limit))
 
     def _create_v1(self, limits: Limits) -> None:
-        for controller, d in self.paths.items():
-            os.makedirs(os.path.dirname(d), exist_ok=True)
+        for name, d in self.paths.items():
+            parent = os.path.dirname(d)
+            os.makedirs(parent, exist_ok=True)
+            if "cpuset" in name.split(","):
+                _inherit_cpuset(parent)
             os.mkdir(d)
-        mem = self.paths.get("memory")
+        mem = self.dir_of("memory")
         if mem and limits.memory is not None:
             self._write(f"{mem}/memory.limit_in_bytes", str(limits.memory))
             if os.path.exists(f"{mem}/memory.memsw.limit_in_bytes"):
                 swap = limits.memory_swap
                 total = 2 * limits.memory if swap is None else (-1 if swap == -1 else swap)
                 self._write(f"{mem}/memory.memsw.limit_in_bytes", str(total))
-        cpu = self.paths.get("cpu")
+        cpu = self.dir_of("cpu")
         if cpu and limits.cpus is not None:
             self._write(f"{cpu}/cpu.cfs_period_us", str(PERIOD))
             self._write(f"{cpu}/cpu.cfs_quota_us", str(int(limits.cpus * PERIOD)))
         if cpu and limits.cpu_shares is not None:
             self._write(f"{cpu}/cpu.shares", str(limits.cpu_shares))
-        pids = self.paths.get("pids")
+        pids = self.dir_of("pids")
         if pids and limits.pids_limit is not None:
             self._write(f"{pids}/pids.max", "max" if limits.pids_limit <= 0 else str(limits.pids_limit))
-        dev = self.paths.get("devices")
+        dev = self.dir_of("devices")
         if dev:
             self._write(f"{dev}/devices.deny", "a")
             for rule in limits.devices:
@@ -183,7 +203,7 @@ class ContainerCgroup:
 
     # --- reading ------------------------------------------------------------------------------
     def pids(self) -> list[int]:
-        d = self.paths.get("unified") or self.paths.get("pids") or next(iter(self.paths.values()), None)
+        d = self.paths.get("unified") or self.dir_of("pids") or next(iter(self.paths.values()), None)
         try:
             with open(f"{d}/cgroup.procs") as f:
                 return [int(x) for x in f.read().split()]
@@ -194,8 +214,8 @@ class ContainerCgroup:
         """Did the kernel's OOM killer kill a process of this container?"""
         if self.mode == "v2":
             path, key = f"{self.paths['unified']}/memory.events", "oom_kill"
-        elif "memory" in self.paths:
-            path, key = f"{self.paths['memory']}/memory.oom_control", "oom_kill"
+        elif self.dir_of("memory"):
+            path, key = f"{self.dir_of('memory')}/memory.oom_control", "oom_kill"
         else:
             return False
         try:
@@ -227,7 +247,7 @@ class ContainerCgroup:
                         return
                 time.sleep(0.01)
             raise OSError(f"cgroup {unified} did not reach '{want}'")
-        freezer = self.paths.get("freezer")
+        freezer = self.dir_of("freezer")
         if not freezer:
             raise OSError("pause needs cgroup v2, a hybrid host's cgroup2 tree, or the v1 freezer")
         self._write(f"{freezer}/freezer.state", "FROZEN" if frozen else "THAWED")
@@ -312,6 +332,24 @@ def join(paths: dict[str, str], born_in_unified: bool, report=None) -> None:
             f.write("0")
         if report:
             report("cgroup-join", dir=d, act=f"write({file}, '0')")
+
+
+def _inherit_cpuset(parent: str) -> None:
+    """A new v1 cpuset cgroup has no CPUs or memory nodes (nothing could join it): give pocketbox's
+    parent the root's, and have its children copy them (cgroup.clone_children)."""
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        with open(f"{parent}/{name}") as f:
+            if f.read().strip():
+                continue
+        with open(f"{os.path.dirname(parent)}/{name}") as f:
+            value = f.read().strip()
+        with open(f"{parent}/{name}", "w") as f:
+            f.write(value)
+    with open(f"{parent}/cgroup.clone_children") as f:
+        if f.read().strip() == "1":
+            return
+    with open(f"{parent}/cgroup.clone_children", "w") as f:
+        f.write("1")
 
 
 def shares_to_weight(shares: int) -> int:

@@ -23,7 +23,7 @@ NAMESPACE_ORDER = [("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", s
 def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, seccomp_bpf: bytes | None = None) -> int:
     """Run `process` (OCI process object) in the container whose PID 1 is `pid`; returns its exit code."""
     terminal = bool(process.get("terminal"))
-    if seccomp_bpf:
+    if seccomp_bpf is not None:
         from pocketbox.runtime import seccomp  # noqa: F401  (imported now: after setns(mnt) the host's library is gone)
     if terminal:
         import socket

@@ -95,7 +95,7 @@ def _setup(spec: dict, bundle: str, console_sock, report, seccomp_bpf: bytes | N
     if spec["process"].get("terminal"):
         import socket  # noqa: F401
         import termios  # noqa: F401
-    if seccomp_bpf:
+    if seccomp_bpf is not None:
         from pocketbox.runtime import seccomp  # noqa: F401
     linux = spec.get("linux", {})
     for ns in linux.get("namespaces", []):  # namespaces prepared by the engine (the network's): join
@@ -212,7 +212,7 @@ def _switch_user(process: dict, report, seccomp_bpf: bytes | None = None) -> Non
     CAP_SYS_ADMIN or no_new_privs: without NNP it goes first, while we still hold every capability,
     with NNP last (every remaining step is a call the default profile allows)."""
     nnp = bool(process.get("noNewPrivileges"))
-    if seccomp_bpf and not nnp:
+    if seccomp_bpf is not None and not nnp:  # (an empty program is refused by the kernel: fail closed)
         _load_seccomp(seccomp_bpf, report)
     caps = process.get("capabilities", {})
     bounding = capabilities.mask(caps.get("bounding", []))
@@ -230,7 +230,7 @@ def _switch_user(process: dict, report, seccomp_bpf: bytes | None = None) -> Non
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
         report("prctl", option="PR_SET_NO_NEW_PRIVS")
     report("setuid", uid=uid, gid=gid)
-    if seccomp_bpf and nnp:
+    if seccomp_bpf is not None and nnp:
         _load_seccomp(seccomp_bpf, report)
 
 

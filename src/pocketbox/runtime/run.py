@@ -81,9 +81,7 @@ class Container:
         with open(os.path.join(bundle, "config.json")) as f:
             self.spec = json.load(f)
         self.report = report or explain.report
-        cpu_limited = bool(self.spec.get("linux", {}).get("resources", {}).get("cpu"))
-        self.cgroup = ContainerCgroup(container_id, on_write=lambda p, v: self.report("cgroup", file=p, value=v),
-                                      cpu=cpu_limited)
+        self.cgroup = ContainerCgroup(container_id, on_write=lambda p, v: self.report("cgroup", file=p, value=v))
         self.pid = 0
         self.console: int | None = None
         self.seccomp_bpf = seccomp_program(self.spec)
@@ -176,14 +174,18 @@ class Container:
         except (ProcessLookupError, ChildProcessError):
             pass
 
-    def wait(self) -> Exit:
-        """Wait for the container's PID 1, forwarding signals to it; then clean its cgroup."""
+    def wait(self, on_output=None, relay=None) -> Exit:
+        """Wait for the container's PID 1, forwarding signals to it; then clean its cgroup.
+        With a terminal, `on_output(data)` also gets what it wrote; without one, `relay()` runs
+        first (copying the output pipes until they close)."""
         previous = {s: signal.signal(s, self._forward) for s in FORWARDED_SIGNALS}
         try:
             if self.console is not None:
                 from pocketbox.runtime.tty import proxy
 
-                proxy(self.console, self.spec["process"].get("stdinOpen", True))
+                proxy(self.console, self.spec["process"].get("stdinOpen", True), on_output=on_output)
+            elif relay is not None:
+                relay()
             while True:
                 try:
                     _, status = os.waitpid(self.pid, 0)

@@ -37,16 +37,17 @@ def raw_terminal(fd: int, on_resize):
         signal.signal(signal.SIGWINCH, previous)
 
 
-def proxy(master: int, stdin_open: bool = True, pid: int | None = None) -> None:
+def proxy(master: int, stdin_open: bool = True, pid: int | None = None, on_output=None) -> None:
     """Copy until the container side closes (its processes exited), or until process `pid`
-    exits (exec: a background job of the shell may keep the pty open; Docker ends there too)."""
+    exits (exec: a background job of the shell may keep the pty open; Docker ends there too).
+    `on_output(data)` also gets what the container wrote (its log)."""
     stdin = sys.stdin.fileno()
     stdout = sys.stdout.fileno()
     with raw_terminal(stdin, lambda: copy_winsize(stdin, master)) if os.isatty(stdin) else nullcontext():
-        _copy_loop(master, stdin, stdout, stdin_open, pid)
+        _copy_loop(master, stdin, stdout, stdin_open, pid, on_output)
 
 
-def _copy_loop(master: int, stdin: int, stdout: int, stdin_open: bool, pid: int | None) -> None:
+def _copy_loop(master: int, stdin: int, stdout: int, stdin_open: bool, pid: int | None, on_output=None) -> None:
     watch = [master] + ([stdin] if stdin_open else [])
     pidfd = os.pidfd_open(pid) if pid else None
     if pidfd is not None:
@@ -69,6 +70,8 @@ def _copy_loop(master: int, stdin: int, stdout: int, stdin_open: bool, pid: int 
                     raise
                 if not data:
                     break
+                if on_output:
+                    on_output(data)
                 _write_all(stdout, data)
             if stdin in ready:
                 data = os.read(stdin, 65536)
