@@ -1,6 +1,7 @@
 """Where pocketbox keeps its state: one root directory, /var/lib/pocketbox or $POCKETBOX_ROOT.
 
 Everything pocketbox writes lives below it; nothing is global elsewhere."""
+import errno
 import json
 import os
 from pathlib import Path
@@ -36,7 +37,37 @@ def private_root(root: Path) -> Path:
         st = os.stat(root)
     if st.st_mode & 0o7777 != ROOT_MODE and os.geteuid() == st.st_uid == 0:
         os.chmod(root, ROOT_MODE)
+    if not os.path.exists(root / RESERVE):
+        _make_reserve(root)
     return root
+
+
+# Space kept back so that stop, rm and the supervisor's exit record work on a full disk: a
+# record that cannot be written for lack of space frees this file and tries again.
+RESERVE = ".reserve"
+RESERVE_SIZE = 1 << 20
+
+
+def _make_reserve(root: Path) -> None:
+    try:
+        fd = os.open(root / RESERVE, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return
+    try:
+        os.posix_fallocate(fd, 0, RESERVE_SIZE)
+    except OSError:  # no room for it now: made again by a later command
+        os.close(fd)
+        os.unlink(root / RESERVE)
+        return
+    os.close(fd)
+
+
+def _release_reserve() -> bool:
+    try:
+        os.unlink(state_root() / RESERVE)
+        return True
+    except OSError:
+        return False
 
 
 def ensure_dir(path: Path, mode: int = 0o700) -> Path:
@@ -49,7 +80,17 @@ def write_json_atomic(path: Path, data, mode: int = 0o600, durable: bool = True)
 
     `durable` adds an fsync before the rename (images, tags). Container state changes several
     times per `run` and skips it: an fsync costs ~9 ms on our disks, and ext4 flushes a file
-    that replaces another by rename anyway (auto_da_alloc)."""
+    that replaces another by rename anyway (auto_da_alloc). On a full disk the state root's
+    reserve is given up for it."""
+    try:
+        _write_json_atomic(path, data, mode, durable)
+    except OSError as e:
+        if e.errno != errno.ENOSPC or not _release_reserve():
+            raise
+        _write_json_atomic(path, data, mode, durable)
+
+
+def _write_json_atomic(path: Path, data, mode: int, durable: bool) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:

@@ -333,3 +333,76 @@ def test_the_monitor_survives_hostile_attach_clients(pb, busybox):
     for s in (huge, flood, slow):
         s.close()
     pb("rm", cid)
+
+
+# --- faults and disk -----------------------------------------------------------------------------
+
+@pytest.fixture
+def small_root(pb):
+    """A 48 MiB filesystem as the state root."""
+    import subprocess
+
+    pb.root.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m,mode=700", "tmpfs", str(pb.root)], check=True)
+    yield pb
+    for rec in pb.root.glob("containers/*/container.json"):
+        pb("rm", "-f", rec.parent.name, expect=None)
+    subprocess.run(["umount", "-l", str(pb.root)], check=True)
+
+
+def used_kib(path) -> int:
+    st = os.statvfs(path)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize // 1024
+
+
+def test_sparse_layers_stay_sparse_and_a_full_disk_is_survived(small_root, make_image):
+    import ociimage
+
+    pb = small_root
+    zeros = make_image("sparse-zeros", [("zeros", "file", bytes(512 << 20))])
+    pb("pull", "-q", zeros)
+    assert used_kib(pb.root) < 24 * 1024
+    assert pb("run", "--rm", "--network", "none", zeros, "stat", "-c", "%s", "/zeros").stdout == f"{512 << 20}\n"
+    # a layer that cannot fit: a clear error, nothing left in tmp/, the store still works
+    noise = make_image("incompressible", layers=[ociimage.tar_entries([("noise", "file", os.urandom(60 << 20))])])
+    before = used_kib(pb.root)
+    r = pb("pull", "-q", noise, expect=None)
+    assert r.returncode != 0 and "no space left" in r.stderr.lower() and "Traceback" not in r.stderr, r
+    assert os.listdir(pb.root / "tmp") == [] and used_kib(pb.root) <= before + 64
+    # a container that fills the disk: stop and rm still work
+    pb("run", "-d", "--name", "filler", "--network", "none", zeros, "sh", "-c", "cat /dev/urandom > /fill; sleep 60")
+    deadline = time.monotonic() + 20
+    while os.statvfs(pb.root).f_bavail > 16 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    pb("stop", "-t", "1", "filler")
+    pb("rm", "-f", "filler")
+    assert pb("ps", "-a", "-q").stdout == ""
+    pb("system", "prune", "-a", "-f")
+
+
+def test_what_killed_commands_leave_is_recovered(pb, busybox):
+    import random
+    import signal
+
+    for _ in range(8):  # kill -9 of `run --name` at a moment chosen at random
+        p = pb.popen("run", "--name", "kk", "--network", "none", busybox, "true",
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(random.uniform(0.0, 0.12))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        pb("rm", "-f", "kk", expect=None)
+    pb("run", "--rm", "--name", "kk", "--network", "none", busybox, "true")
+    # what such a kill can leave: a name no container holds, a container directory with no
+    # record, and a big staging file in tmp/
+    (pb.root / "names" / "orphan").write_text("f" * 64)
+    (pb.root / "containers" / ("e" * 64)).mkdir(parents=True)
+    (pb.root / "tmp").mkdir(exist_ok=True)
+    (pb.root / "tmp" / "newlayer.99999999.abcd").write_bytes(b"x" * 4096)
+    r = pb("rm", "-f", "orphan", expect=None)
+    assert "No such container" in r.stderr
+    pb("run", "--rm", "--name", "orphan", "--network", "none", busybox, "true")
+    pb("system", "prune", "-f")
+    assert not (pb.root / "containers" / ("e" * 64)).exists()
+    assert os.listdir(pb.root / "tmp") == []
+    assert [p.name for p in (pb.root / "containers").iterdir()] == []
+    assert [n for n in os.listdir(pb.root / "names") if not n.startswith(".")] == []

@@ -9,6 +9,7 @@ Layout under the state root:
     names/<name>                     the name -> ID reservation (created with O_EXCL: no two owners)
 The record says what pocketbox knows; whether a process is still alive is asked of the kernel
 (pid + its start time) every time a record is read."""
+import fcntl
 import os
 import re
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from pocketbox.errors import Conflict, NotFound, PocketboxError
 from pocketbox.image.store import Store
-from pocketbox.locks import locked
+from pocketbox.locks import locked, open_lock, try_lock
 from pocketbox.logs import LogWriter
 from pocketbox.state import ensure_dir, read_json, remove_tree, write_json_atomic
 
@@ -77,6 +78,7 @@ class Containers:
             rec = self.load(name_file.read_text().strip())
             if rec:
                 return self.refresh(rec)
+            self._take_back_orphan(name)
         if re.fullmatch(r"[0-9a-f]{1,64}", ref) and self.root.is_dir():
             matches = [p.name for p in self.root.iterdir() if p.name.startswith(ref)]
             if len(matches) > 1:
@@ -159,6 +161,7 @@ class Containers:
         cid = os.urandom(32).hex()
         name = self._reserve_name(o.name, cid)
         cdir = self.dir(cid)
+        creating = open_lock(self.store.root / "locks" / f"container-{cid}.lock")  # orphans are told apart by it
         try:
             ensure_dir(self.root)
             os.mkdir(cdir, 0o700)
@@ -237,6 +240,9 @@ class Containers:
             self._release_name(name, cid)
             self._remove_created_volumes()
             raise
+        finally:
+            os.close(self._name_lock)
+            os.close(creating)
 
     @staticmethod
     def _user_namespace(o) -> list[dict]:
@@ -362,23 +368,58 @@ class Containers:
         self._created_volumes = []
 
     def _reserve_name(self, name: str | None, cid: str) -> str:
+        """names/<name> holds the ID; its maker keeps it flock'ed until the record is saved, so a
+        name whose maker was killed (unlocked, and no such record) is taken back, not lost."""
         from pocketbox.engine.names import random_name
 
         ensure_dir(self.names)
-        for _ in range(100 if name is None else 1):
+        for _ in range(100 if name is None else 2):
             candidate = name or random_name()
+            staged = self.names / f".{candidate}.{os.getpid()}.tmp"
+            fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
             try:
-                fd = os.open(self.names / candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                os.write(fd, cid.encode())
+                os.link(staged, self.names / candidate)  # fails if taken; the linked file is locked already
             except FileExistsError:
+                os.close(fd)
+                if self._take_back_orphan(candidate):
+                    continue
                 if name is None:
                     continue
                 owner = (self.names / candidate).read_text().strip()
                 raise Conflict(f'Conflict. The container name "/{candidate}" is already in use by container '
                                f'"{owner}". You have to remove (or rename) that container to be able to reuse that name.')
-            with os.fdopen(fd, "w") as f:
-                f.write(cid)
+            except BaseException:
+                os.close(fd)
+                raise
+            finally:
+                os.unlink(staged)
+            self._name_lock = fd  # closed (unlocked) when create() ends
             return candidate
         raise PocketboxError("could not find a free random container name")
+
+    def _take_back_orphan(self, name: str) -> bool:
+        """Free a name whose maker died before its record existed."""
+        try:
+            fd = os.open(self.names / name, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return True
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # being made right now
+            owner = os.read(fd, 200).decode(errors="replace").strip()
+            if self.load(owner) is not None:
+                return False
+            if os.stat(self.names / name).st_ino == os.fstat(fd).st_ino:
+                os.unlink(self.names / name)
+            return True
+        except FileNotFoundError:
+            return True
+        finally:
+            os.close(fd)
 
     def _release_name(self, name: str, cid: str) -> None:
         try:
@@ -460,12 +501,12 @@ class Containers:
         try:
             network = self.connect(record)
             container.start()
-        except PocketboxError as e:
+        except BaseException as e:
             for fd in ours + list(pipes):
                 os.close(fd)
             log.close()
             self.disconnect(record)
-            code, error = e.exit_code, str(e)
+            code, error = getattr(e, "exit_code", 125), str(e)
             self.update(cid, lambda r: r["State"].update(Status="exited", ExitCode=code, Error=error,
                                                          FinishedAt=now()))
             raise
@@ -550,6 +591,15 @@ class Containers:
 
     def prune(self) -> list[str]:
         removed = []
+        for d in self.root.iterdir() if self.root.is_dir() else []:  # made by a create that was killed
+            if not (d / "container.json").exists():
+                fd = try_lock(self.store.root / "locks" / f"container-{d.name}.lock")
+                if fd is not None:
+                    try:
+                        if not (d / "container.json").exists():
+                            remove_tree(d, ignore_errors=True)
+                    finally:
+                        os.close(fd)
         for rec in self.all():
             if rec["State"]["Status"] in ("exited", "created", "dead"):
                 removed.append(self.remove(rec["Id"]))

@@ -213,7 +213,6 @@ def export(engine: Containers, ref: str, out_fd: int) -> None:
     """`export`: the container's merged filesystem as a tar, made in a private mount namespace
     (an overlay of the upper dir on the image's layers, read-only: nothing to clean up)."""
     import tarfile
-    import tempfile
 
     from pocketbox import syscalls as sc
 
@@ -224,7 +223,8 @@ def export(engine: Containers, ref: str, out_fd: int) -> None:
         try:
             sc.unshare(sc.CLONE_NEWNS)
             sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
-            mnt = tempfile.mkdtemp(dir=engine.store.tmp)
+            mnt = str(engine.store.staging("export"))
+            os.mkdir(mnt, 0o700)
             sc.mount("overlay", mnt, "overlay", sc.MS_RDONLY, f"lowerdir={':'.join(lowers)}")
             from pocketbox.image.changes import tar_entry, walk_tree
 

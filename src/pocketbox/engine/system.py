@@ -148,6 +148,7 @@ def prune(all_images: bool, volumes: bool, engine: Containers | None = None) -> 
     before = {c["Id"]: tree_size(engine.dir(c["Id"])) for c in engine.all()
               if c["State"]["Status"] in ("exited", "created", "dead")}
     removed_containers = engine.prune()
+    engine.store.clean_stale_tmp()  # what killed commands (commit, export, pull) left
     freed = sum(before.get(c, 0) for c in removed_containers)
     image_actions, image_freed = prune_images(engine.store, all_images)
     freed += image_freed

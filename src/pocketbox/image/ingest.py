@@ -4,6 +4,7 @@ socket/file -> sha256 of the blob (copied to the blob file) -> decompress -> sha
 (the DiffID) -> unpack into a staging dir. Both digests are checked before the blob and the
 layer are renamed into the store; on any failure the staging directory is removed, so the
 store never holds a partial layer."""
+import errno
 import http.client
 import os
 import socket
@@ -110,9 +111,20 @@ def _ingest_once(store, chain_id, diff_id, desc, opener, show, cancel) -> dict:
         if have_blob:  # a corrupt blob in our store: drop it so that the next pull fetches it again
             os.unlink(store.blob_path(digest))
         raise
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise PocketboxError(f"no space left in {store.root} for layer {short}: free some (pocketbox system "
+                                 "prune) or move the state root (POCKETBOX_ROOT)") from None
+        raise
     finally:
-        if sink is not None:
-            sink.close()
-        if source is not None:
-            source.close()
-        remove_tree(staged)
+        try:  # each step on its own: one that fails (a close on a full disk) must not skip the rest
+            if sink is not None:
+                sink.close()
+        except OSError:
+            pass
+        finally:
+            try:
+                if source is not None:
+                    source.close()
+            finally:
+                remove_tree(staged, ignore_errors=True)

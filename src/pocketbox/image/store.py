@@ -49,7 +49,38 @@ class Store:
     # --- paths --------------------------------------------------------------------------------
     @property
     def tmp(self) -> Path:
-        return ensure_dir(self.root / "tmp")
+        tmp = ensure_dir(self.root / "tmp")
+        if not getattr(self, "_tmp_swept", False):
+            self._tmp_swept = True
+            self.clean_stale_tmp()
+        return tmp
+
+    def clean_stale_tmp(self) -> list[str]:
+        """Remove what killed processes left in tmp/ (names carry their maker's pid:
+        PREFIX.PID.RANDOM); returns the names removed."""
+        removed = []
+        try:
+            names = os.listdir(self.root / "tmp")
+        except FileNotFoundError:
+            return removed
+        for name in names:
+            parts = name.split(".")
+            if len(parts) < 3 or not parts[-2].isdigit():
+                continue
+            try:
+                os.kill(int(parts[-2]), 0)
+                continue  # its maker is alive (or the pid was reused: kept, to be safe)
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+            path = self.root / "tmp" / name
+            if path.is_dir() and not path.is_symlink():
+                remove_tree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(name)
+        return removed
 
     def blob_path(self, digest: str) -> Path:
         return self.root / "blobs" / "sha256" / hex_of(digest)

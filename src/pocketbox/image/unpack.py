@@ -260,13 +260,19 @@ def _unpack_entry(w: _LayerWriter, tar: tarfile.TarFile, m: tarfile.TarInfo) -> 
     w.set_attrs(dfd, name, m, rel=rel)
 
 
+ZERO_BLOCK = bytes(1 << 16)
+
+
 def _copy_data(tar: tarfile.TarFile, m: tarfile.TarInfo, fd: int) -> None:
     """Write member `m`'s bytes to `fd`: straight from the stream (tarfile's file objects
-    cost more than the copy for the many small files of a root filesystem)."""
+    cost more than the copy for the many small files of a root filesystem). Blocks of zeros
+    are skipped, not written: a file that is mostly holes (a tiny compressed layer can claim
+    gigabytes) stays sparse on disk."""
     if m.issparse():
         with tar.extractfile(m) as src:
             while chunk := src.read(1 << 20):
-                _write_all(fd, chunk)
+                _write_sparse(fd, chunk)
+        os.ftruncate(fd, m.size)
         return
     stream = tar.fileobj
     stream.seek(m.offset_data)
@@ -275,11 +281,25 @@ def _copy_data(tar: tarfile.TarFile, m: tarfile.TarInfo, fd: int) -> None:
         chunk = stream.read(min(remaining, 1 << 20))
         if not chunk:
             raise LayerError(f"layer is truncated inside {m.name!r}")
-        _write_all(fd, chunk)
+        _write_sparse(fd, chunk)
         remaining -= len(chunk)
+    os.ftruncate(fd, m.size)  # a file that ends in a hole gets its length
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_sparse(fd: int, data: bytes) -> None:
+    step = len(ZERO_BLOCK)
+    if data[:step] != ZERO_BLOCK[:len(data[:step])] and data[-step:] != ZERO_BLOCK[:len(data[-step:])]:
+        _write_all(fd, data)  # the usual case: data at both ends, written at once
+        return
+    for start in range(0, len(data), step):
+        block = data[start:start + step]  # bytes: compared with memcmp
+        if block == ZERO_BLOCK[:len(block)]:
+            os.lseek(fd, len(block), os.SEEK_CUR)
+        else:
+            _write_all(fd, block)
+
+
+def _write_all(fd: int, data) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
