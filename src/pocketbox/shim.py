@@ -38,7 +38,7 @@ class Supervisor:
         self.engine = Containers()
         self.cid = cid
         self.dir = str(self.engine.dir(cid))
-        self.record = self.engine.load(cid)
+        self.record = self.engine.load(cid) or {"Config": {"Tty": False, "OpenStdin": False}}  # (gone: start says so)
         self.tty = bool(self.record["Config"]["Tty"])
         self.stdin_open = bool(self.record["Config"]["OpenStdin"])
         self.wait_attach = wait_attach
@@ -59,12 +59,8 @@ class Supervisor:
         self.outputs: dict[int, str] = {}
 
     def start(self, ready_fd: int, restarting: bool = False) -> None:
-        from pocketbox.runtime.run import Container
-
         if not os.access(MONITOR, os.X_OK):  # it is built with the package: never run unwatched
-            error = f"{MONITOR} is missing: reinstall pocketbox"
-            os.write(ready_fd, json.dumps({"error": error, "code": 125}).encode() + b"\n")
-            raise SystemExit(125)
+            self._refuse(ready_fd, f"{MONITOR} is missing: reinstall pocketbox", 125)
         if self.wait_attach:  # `start -a` / `run -it`: the first client sees the first byte of output
             os.write(ready_fd, b"listening\n")
             conn, _ = self.server.accept()
@@ -74,21 +70,30 @@ class Supervisor:
         err_r, err_w = os.pipe()
         if self.stdin_open and not self.tty:
             self.stdin_r, self.stdin_w = os.pipe()
-        self.container = Container(self.dir, self.cid, stdio=(self.stdin_r or null, out_w, err_w))
+        with self.engine.lock(self.cid):  # `rm -f`, `start` and this agree on one state at every moment
+            self._start_locked(ready_fd, restarting, null, out_r, out_w, err_r, err_w)
+
+    def _start_locked(self, ready_fd, restarting, null, out_r, out_w, err_r, err_w) -> None:
+        from pocketbox.engine.containers import now, process_alive, process_start_time
+        from pocketbox.runtime.run import Container
+
         self.record = self.engine.load(self.cid)
+        if self.record is None:  # removed meanwhile
+            self._refuse(ready_fd, f"No such container: {self.cid}", 1)
+        state = self.record["State"]
+        if state["Status"] in ("running", "paused") and process_alive(state.get("Pid", 0), state.get("PidStartTime")):
+            os.write(ready_fd, b"started\n")  # another `start` won: there is one container, running
+            raise SystemExit(0)
+        self.container = Container(self.dir, self.cid, stdio=(self.stdin_r or null, out_w, err_w))
         try:
             network = self.engine.connect(self.record)
             self.container.start()
         except Exception as e:
-            from pocketbox.engine.containers import now
-
             self.engine.disconnect(self.record)
             code, error = getattr(e, "exit_code", 125), str(e)
             self.engine.update(self.cid, lambda r: r["State"].update(Status="exited", ExitCode=code, Error=error,
                                                                       FinishedAt=now()))
-            os.write(ready_fd, json.dumps({"error": error, "code": code}).encode() + b"\n")
-            self._send_all(mux.frame(mux.EXIT, str(code).encode()))
-            raise SystemExit(code)
+            self._refuse(ready_fd, error, code)
         for fd in (null, out_w, err_w) + ((self.stdin_r,) if self.stdin_r else ()):
             os.close(fd)
         if self.tty:
@@ -96,8 +101,6 @@ class Supervisor:
             self.stdin_w = self.container.console
         else:
             self.outputs = {out_r: "stdout", err_r: "stderr"}
-        from pocketbox.engine.containers import now, process_start_time  # noqa: F811
-
         pid = self.container.pid
         started = process_start_time(pid)
         stopped_meanwhile = False
@@ -116,6 +119,12 @@ class Supervisor:
             self.container.cgroup.kill_all()  # the monitor records the exit; the policy ends there
         os.write(ready_fd, b"started\n")
         os.close(ready_fd)
+
+    def _refuse(self, ready_fd: int, error: str, code: int) -> None:
+        """Tell the waiting CLI (and attached clients) why nothing runs, and end."""
+        os.write(ready_fd, json.dumps({"error": error, "code": code}).encode() + b"\n")
+        self._send_all(mux.frame(mux.EXIT, str(code).encode()))
+        raise SystemExit(code)
 
     # --- the loop ----------------------------------------------------------------------------
     def hand_over(self) -> None:
@@ -246,7 +255,11 @@ def main(argv: list[str]) -> int:
         handed = os.environ.pop("POCKETBOX_EXPLAIN_FD", None)
         if handed is not None:  # `run -d --explain`: report the start on the CLI's explain output
             explain.enable_fd(int(handed), "json" if os.environ.get("POCKETBOX_EXPLAIN") == "json" else "text")
-        sup = Supervisor(argv[0], "--wait-attach" in argv[2:])
+        try:
+            sup = Supervisor(argv[0], "--wait-attach" in argv[2:])
+        except FileNotFoundError:  # removed (rm -f) between the CLI's look and ours
+            os.write(int(argv[1]), json.dumps({"error": f"No such container: {argv[0]}", "code": 1}).encode() + b"\n")
+            return 1
         try:
             sup.start(int(argv[1]))
         finally:

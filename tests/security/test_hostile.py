@@ -363,12 +363,16 @@ def test_sparse_layers_stay_sparse_and_a_full_disk_is_survived(small_root, make_
     pb("pull", "-q", zeros)
     assert used_kib(pb.root) < 24 * 1024
     assert pb("run", "--rm", "--network", "none", zeros, "stat", "-c", "%s", "/zeros").stdout == f"{512 << 20}\n"
-    # a layer that cannot fit: a clear error, nothing left in tmp/, the store still works
+    # layers that cannot fit: refused before anything is fetched when their size says so, stopped
+    # cleanly when they unpack to more than that; a clear error, nothing left, the store still works
     noise = make_image("incompressible", layers=[ociimage.tar_entries([("noise", "file", os.urandom(60 << 20))])])
+    pattern = make_image("expands", [("pattern", "file", b"ab" * (40 << 20))])
     before = used_kib(pb.root)
-    r = pb("pull", "-q", noise, expect=None)
-    assert r.returncode != 0 and "no space left" in r.stderr.lower() and "Traceback" not in r.stderr, r
-    assert os.listdir(pb.root / "tmp") == [] and used_kib(pb.root) <= before + 64
+    for image, message in ((noise, "not enough disk space"), (pattern, "no space left")):
+        r = pb("pull", "-q", image, expect=None)
+        assert r.returncode == 125 and message in r.stderr and "Traceback" not in r.stderr, r
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert os.listdir(pb.root / "tmp") == [] and used_kib(pb.root) <= before + 64
     # a container that fills the disk: stop and rm still work
     pb("run", "-d", "--name", "filler", "--network", "none", zeros, "sh", "-c", "cat /dev/urandom > /fill; sleep 60")
     deadline = time.monotonic() + 20
@@ -406,3 +410,74 @@ def test_what_killed_commands_leave_is_recovered(pb, busybox):
     assert os.listdir(pb.root / "tmp") == []
     assert [p.name for p in (pb.root / "containers").iterdir()] == []
     assert [n for n in os.listdir(pb.root / "names") if not n.startswith(".")] == []
+
+
+def test_a_cgroup_the_kernel_refuses_is_a_clear_error(tmp_path):
+    """A value the kernel refuses (a CFS quota below its 1 ms minimum) is reported as such at once,
+    not retried as if another container had removed the shared parent, and nothing is left."""
+    import json
+
+    from pocketbox.runtime.cgroups import CGROUP_ROOT
+    from pocketbox.runtime.run import Container, StartError
+
+    (tmp_path / "rootfs").mkdir()
+    (tmp_path / "config.json").write_text(json.dumps({
+        "ociVersion": "1.0.2", "process": {"args": ["true"], "cwd": "/"}, "root": {"path": "rootfs"},
+        "linux": {"resources": {"cpu": {"quota": 1, "period": 100000}}}}))
+    cid = "pbtest-refused-" + os.urandom(4).hex()
+    c = Container(str(tmp_path), cid)
+    started = time.monotonic()
+    with pytest.raises(StartError, match="cgroup"):
+        c.start()
+    assert time.monotonic() - started < 2
+    assert not [p for p in c.cgroup.paths.values() if os.path.exists(p)]
+    assert not any(os.path.exists(f"{CGROUP_ROOT}/{h}/pocketbox/{cid}") for h in os.listdir(CGROUP_ROOT))
+
+
+def test_start_racing_rm_leaves_one_state(pb, busybox):
+    """`start X` and `rm -f X` at once: either X is gone with everything it had, or it runs."""
+    import subprocess
+
+    for _ in range(6):
+        pb("run", "-d", "--name", "race", "--network", "none", busybox, "sleep", "60")
+        pb("stop", "-t", "0", "race")
+        a = pb.popen("start", "race", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        b = pb.popen("rm", "-f", "race", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        outs = [p.communicate(timeout=60) for p in (a, b)]
+        assert b.returncode == 0, outs
+        assert not any("Traceback" in o + e for o, e in outs), outs
+        assert a.returncode == 0 or "No such container" in outs[0][1], outs
+        left = pb("ps", "-a", "-q").stdout.split()
+        if left:  # the start came after the rm had finished? then there is nothing to start
+            pb("rm", "-f", "race")
+        assert not (pb.root / "containers").exists() or list((pb.root / "containers").iterdir()) == []
+
+
+def killed_at_random(pb, *args, times: int = 4, longest: float = 0.4) -> None:
+    import random
+    import signal
+    import subprocess
+
+    for _ in range(times):
+        p = pb.popen(*args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(random.uniform(0.0, longest))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+
+
+def test_kill_9_of_pull_commit_export_stop_is_recovered(pb, test_images, busybox):
+    big = test_images.ref("big")
+    killed_at_random(pb, "pull", "-q", big)
+    pb("pull", "-q", big)
+    assert pb("run", "--rm", "--network", "none", big, "test", "-f", "/big").returncode == 0
+    pb("run", "-d", "--name", "src", "--network", "none", busybox, "sh", "-c",
+       "head -c 8000000 /dev/urandom > /payload; sleep 60")
+    killed_at_random(pb, "commit", "src", "snap:1")
+    killed_at_random(pb, "export", "src")
+    killed_at_random(pb, "stop", "-t", "1", "src", times=1, longest=0.3)
+    pb("commit", "src", "snap:2")
+    assert pb("run", "--rm", "--network", "none", "snap:2", "test", "-s", "/payload").returncode == 0
+    pb("rm", "-f", "src")
+    pb("system", "prune", "-f")
+    assert os.listdir(pb.root / "tmp") == []
+    assert pb("ps", "-a", "-q").stdout == ""

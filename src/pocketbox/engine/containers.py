@@ -13,6 +13,7 @@ import fcntl
 import os
 import re
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from pocketbox.errors import Conflict, NotFound, PocketboxError
@@ -23,6 +24,7 @@ from pocketbox.state import ensure_dir, read_json, remove_tree, write_json_atomi
 
 NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*\Z")
 LOST_EXIT_CODE = 255
+_HELD: set[str] = set()  # container locks this process holds (flock is per open file: no re-taking)
 STOPPED_NETWORK = {"SandboxKey": "", "IPAddress": "", "Ports": {}, "Networks": {}}  # Docker's, once stopped
 
 
@@ -40,8 +42,19 @@ class Containers:
     def dir(self, cid: str) -> Path:
         return self.root / cid
 
+    @contextmanager
     def lock(self, cid: str):
-        return locked(self.store.root / "locks" / f"container-{cid}.lock")
+        """The container's lock (flock); taken again inside, it is already held (re-entrant)."""
+        path = str(self.store.root / "locks" / f"container-{cid}.lock")
+        if path in _HELD:
+            yield
+            return
+        with locked(Path(path)):
+            _HELD.add(path)
+            try:
+                yield
+            finally:
+                _HELD.discard(path)
 
     def load(self, cid: str) -> dict | None:
         return read_json(self.dir(cid) / "container.json")
@@ -550,21 +563,24 @@ class Containers:
     # --- remove -------------------------------------------------------------------------------
     def remove(self, ref: str, force: bool = False, volumes: bool = False) -> str:
         """rm: the container's record, upper dir and name; with `volumes`, its anonymous volumes."""
-        record = self.find(ref)
-        cid = record["Id"]
-        if record["State"]["Status"] in ("running", "paused", "restarting"):
-            if not force:
-                raise Conflict(f"You cannot remove a running container {cid}. Stop the container before "
-                               "attempting removal or force remove")
-            self.update(cid, lambda r: r["State"].update(StopRequested=True))
-            self._kill(record)
-        recorded = (record.get("Cgroup") or {}).get("Paths") or {}
-        if not recorded or any(os.path.isdir(p) for p in recorded.values()):  # (a clean exit removed them)
-            from pocketbox.runtime.cgroups import ContainerCgroup
+        cid = self.find(ref)["Id"]
+        with self.lock(cid):  # one state at a time: a `start` racing this waits, or finds no record
+            record = self.load(cid)
+            if record is None:
+                raise NotFound(f"No such container: {ref}")
+            record = self.refresh(record)
+            if record["State"]["Status"] in ("running", "paused", "restarting"):
+                if not force:
+                    raise Conflict(f"You cannot remove a running container {cid}. Stop the container before "
+                                   "attempting removal or force remove")
+                self.update(cid, lambda r: r["State"].update(StopRequested=True))
+                self._kill(record)
+            recorded = (record.get("Cgroup") or {}).get("Paths") or {}
+            if not recorded or any(os.path.isdir(p) for p in recorded.values()):  # (a clean exit removed them)
+                from pocketbox.runtime.cgroups import ContainerCgroup
 
-            ContainerCgroup(cid).destroy()
-        self.disconnect(record)
-        with self.lock(cid):
+                ContainerCgroup(cid).destroy()
+            self.disconnect(record)
             remove_tree(self.dir(cid), ignore_errors=True)
             self._release_name(record["Name"].lstrip("/"), cid)
         from pocketbox import explain

@@ -5,6 +5,7 @@ Each layer takes one pass: socket -> sha256 of the blob (and the blob file) -> d
 sha256 of the tar (the DiffID) -> unpack. Both digests are checked before the blob and the
 layer directory are renamed into the store; on any failure the staging directory is removed."""
 import json
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -100,6 +101,7 @@ def pull(ref: Reference, platform: Platform | None = None, progress=None, on_eve
 
 def _fetch_layers(store, registry, ref, layers, diff_ids, chains, show) -> list[dict]:
     """Fetch and unpack all layers, MAX_CONCURRENT_LAYERS at a time; Ctrl-C cancels them all."""
+    _check_space(store, ref, [layer for layer, chain in zip(layers, chains) if not store.has_layer(chain)])
     cancel = threading.Event()
     infos: list[dict] = [{}] * len(layers)
 
@@ -120,6 +122,18 @@ def _fetch_layers(store, registry, ref, layers, diff_ids, chains, show) -> list[
                 f.cancel()
             raise
     return infos
+
+
+def _check_space(store: Store, ref: Reference, missing: list[dict]) -> None:
+    """Refuse at once a pull that cannot fit: each missing layer needs at least its compressed
+    size twice (the blob kept, and its unpacked files, rarely smaller). A layer that unpacks to
+    more than that is still caught while it is written (ENOSPC), and cleaned up."""
+    needed = 2 * sum(int(layer.get("size") or 0) for layer in missing)
+    st = os.statvfs(store.root)
+    free = st.f_bavail * st.f_frsize
+    if needed > free:
+        raise RegistryError(f"not enough disk space in {store.root} to pull {ref}: its layers need at least "
+                            f"{needed / 1e6:.1f} MB, {free / 1e6:.1f} MB are free")
 
 
 def _fetch_small_blob(store: Store, registry: Registry, ref: Reference, desc: dict) -> bytes:

@@ -116,8 +116,9 @@ class ContainerCgroup:
                     self._device_filter(self.paths["unified"], limits.devices)
                 return
             except FileNotFoundError:  # another container's destroy() removed the shared parent: again
+                parent_gone = any(not os.path.isdir(os.path.dirname(d)) for d in self.paths.values())
                 self.destroy()
-                if attempt == 4:
+                if attempt == 4 or not parent_gone:  # a missing limit file is no race: say so at once
                     raise
             except BaseException:
                 self.destroy()

@@ -95,6 +95,10 @@ class Container:
             raise StartError(f"failed to start container: {e}") from None
         try:
             self.cgroup.create(limits_from_spec(self.spec))
+        except OSError as e:
+            os.close(helper_fd)
+            raise StartError(f"cannot set up the container's cgroup: {e.strerror or e}"
+                             f"{': ' + str(e.filename) if e.filename else ''}") from None
         except BaseException:
             os.close(helper_fd)
             raise
