@@ -1,10 +1,20 @@
 #!/bin/sh
-# Run the whole test suite (as root) with the interpreter scripts/install.sh set up.
-# Extra arguments go to pytest (for example: sh scripts/test.sh -k pull -x).
+# Run the whole test suite (as root) with the interpreter scripts/install.sh set up. On first use
+# it installs what only the tests need: the peers they compare with (podman, runc, skopeo, umoci,
+# Docker's dockerd), the registry, busybox-static and debootstrap for the test images, qemu for the
+# cgroup v2 VM, and pytest. Extra arguments go to pytest (sh scripts/test.sh -m "not vm" -x).
 set -eu
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 PY=${POCKETBOX_PREFIX:-/opt/pocketbox}/venv/bin/python
 [ -x "$PY" ] || { echo "test.sh: run scripts/install.sh first" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || { echo "test.sh: run it as root" >&2; exit 1; }
+
+TEST_PACKAGES="docker-registry skopeo umoci runc podman docker.io busybox-static debootstrap \
+  qemu-system-x86 e2fsprogs"
+. "$SRC/scripts/packages.sh"
+install_packages $TEST_PACKAGES
+"$PY" -c "import pytest, cryptography" 2>/dev/null || "$PY" -m pip install -q "pytest>=7" "cryptography>=38"
+
 cd "$SRC"
 set +e
 # Not /tmp: creating files there is ~20x slower than elsewhere on our machines' disks.

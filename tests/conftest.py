@@ -36,10 +36,10 @@ class Pocketbox:
     root: Path
     env: dict = field(default_factory=dict)
 
-    def __call__(self, *args, input=None, expect=0, env=None, timeout=120) -> subprocess.CompletedProcess:
+    def __call__(self, *args, input=None, expect=0, env=None, timeout=120, cwd=None) -> subprocess.CompletedProcess:
         full_env = {**os.environ, "POCKETBOX_ROOT": str(self.root), **self.env, **(env or {})}
         r = subprocess.run(pocketbox_argv() + [str(a) for a in args], input=input, capture_output=True,
-                           text=True, env=full_env, timeout=timeout)
+                           text=True, env=full_env, timeout=timeout, cwd=cwd)
         if expect is not None and r.returncode != expect:
             raise AssertionError(f"pocketbox {' '.join(map(str, args))} exited {r.returncode}, expected {expect}\n"
                                  f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}")

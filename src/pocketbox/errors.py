@@ -28,7 +28,9 @@ class RegistryError(PocketboxError):
 
 
 class NotFound(PocketboxError):
-    pass
+    """No such container, image, network or volume: Docker's CLI exits 1 (`run` makes it 125)."""
+
+    exit_code = 1
 
 
 class Conflict(PocketboxError):

@@ -91,7 +91,8 @@ class Supervisor:
         except Exception as e:
             self.engine.disconnect(self.record)
             code, error = getattr(e, "exit_code", 125), str(e)
-            self.engine.update(self.cid, lambda r: r["State"].update(Status="exited", ExitCode=code, Error=error,
+            # Docker's: a container that could not start stays created, with the code and the error
+            self.engine.update(self.cid, lambda r: r["State"].update(Status="created", ExitCode=code, Error=error,
                                                                       FinishedAt=now()))
             self._refuse(ready_fd, error, code)
         for fd in (null, out_w, err_w) + ((self.stdin_r,) if self.stdin_r else ()):

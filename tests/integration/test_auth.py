@@ -53,9 +53,9 @@ def test_anonymous_token_flow_reuses_one_token(pb, token_registry):
 def test_private_repository_needs_login(pb, token_registry):
     reg, tokens, _ = token_registry
     ref = f"{reg.host}/private/secret"
-    r = pb("pull", ref, expect=125)
+    r = pb("pull", ref, expect=1)
     assert "pull access denied" in r.stderr or "unauthorized" in r.stderr
-    r = pb("login", "-u", USER, "--password-stdin", reg.host, input="wrong\n", expect=125)
+    r = pb("login", "-u", USER, "--password-stdin", reg.host, input="wrong\n", expect=1)
     assert "unauthorized" in r.stderr or "refused" in r.stderr
     assert not (pb.root / "auth.json").exists()
     r = pb("login", "-u", USER, "--password-stdin", reg.host, input=PASSWORD + "\n")
@@ -69,7 +69,7 @@ def test_private_repository_needs_login(pb, token_registry):
     assert pb("logout", reg.host).stdout.strip() == f"Removing login credentials for {reg.host}"
     assert pb("logout", reg.host).stdout.strip() == f"Not logged in to {reg.host}"
     pb("rmi", ref)
-    pb("pull", ref, expect=125)
+    pb("pull", ref, expect=1)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def basic_registry(tmp_path_factory, busybox_rootfs):
 
 def test_basic_auth_registry(pb, basic_registry):
     ref = f"{basic_registry.host}/team/tool"
-    r = pb("pull", ref, expect=125)
+    r = pb("pull", ref, expect=1)
     assert "pocketbox login" in r.stderr
     pb("login", "-u", USER, "-p", PASSWORD, basic_registry.host)
     pb("pull", ref)

@@ -111,14 +111,14 @@ def test_load_oci_layout_and_bad_archives(pb, test_images, tmp_path):
     assert pb("images").stdout.splitlines()[1].split()[:2] == ["<none>", "<none>"]
     bad = tmp_path / "bad.tar"
     bad.write_bytes(b"not a tar at all" * 100)
-    r = pb("load", "-i", bad, expect=125)
+    r = pb("load", "-i", bad, expect=1)
     assert "cannot read the archive" in r.stderr
     empty = tmp_path / "empty.tar"
     with tarfile.open(empty, "w") as t:
         t.add(__file__, arcname="readme")
-    r = pb("load", "-i", empty, expect=125)
+    r = pb("load", "-i", empty, expect=1)
     assert "neither" in r.stderr
-    r = pb("load", "-i", tmp_path / "missing.tar", expect=125)
+    r = pb("load", "-i", tmp_path / "missing.tar", expect=1)
     assert "no such file" in r.stderr
 
 

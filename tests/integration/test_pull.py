@@ -111,10 +111,10 @@ def test_manifest_list_picks_the_host_platform_or_the_asked_one(pb, test_images,
     assert info["Architecture"] == "arm64"
     lower = Path(info["GraphDriver"]["Data"]["LowerDir"])
     assert (lower / "arch").read_text() == "arm64"
-    r = pb("pull", "--platform", "linux/s390x", ref, expect=125)
+    r = pb("pull", "--platform", "linux/s390x", ref, expect=1)
     assert "no matching manifest for linux/s390x" in r.stderr
     assert "Traceback" not in r.stderr
-    r = pb("pull", "--platform", "bogus", ref, expect=125)
+    r = pb("pull", "--platform", "bogus", ref, expect=1)
     assert "invalid platform" in r.stderr
 
 
@@ -152,7 +152,7 @@ def test_digest_mismatch_leaves_nothing_behind(pb, test_images):
     corrupted[len(corrupted) // 2] ^= 0xFF
     data.write_bytes(bytes(corrupted))
     try:
-        r = pb("pull", test_images.ref("corrupt"), expect=125)
+        r = pb("pull", test_images.ref("corrupt"), expect=1)
     finally:
         data.write_bytes(original)
     assert "mismatch" in r.stderr or "not valid gzip" in r.stderr
@@ -173,7 +173,7 @@ def test_hostile_layers_never_write_outside_the_layer(pb, test_images, name):
         lower = Path(info["GraphDriver"]["Data"]["LowerDir"])
         assert any(lower.rglob("pbtest-escape-*")), "the entry was kept inside the layer"
     else:
-        assert r.returncode == 125 and "Traceback" not in r.stderr
+        assert r.returncode == 1 and "Traceback" not in r.stderr
         assert "layer" in r.stderr
         assert store_layers(pb) == [] and staging_left(pb) == []
     expected_to_fail = {"hostile-dotdot", "hostile-hardlink"}
@@ -181,13 +181,13 @@ def test_hostile_layers_never_write_outside_the_layer(pb, test_images, name):
 
 
 def test_pull_errors_are_one_clear_line(pb, test_images):
-    r = pb("pull", f"{test_images.host}/library/busybox:nosuchtag", expect=125)
+    r = pb("pull", f"{test_images.host}/library/busybox:nosuchtag", expect=1)
     assert r.stderr.strip() == f"pocketbox: manifest for {test_images.host}/library/busybox:nosuchtag not found: manifest unknown"
-    r = pb("pull", f"{test_images.host}/library/nosuchimage", expect=125)
+    r = pb("pull", f"{test_images.host}/library/nosuchimage", expect=1)
     assert "not found" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    r = pb("pull", "Upper/Case", expect=125)
+    r = pb("pull", "Upper/Case", expect=1)
     assert "must be lowercase" in r.stderr
-    r = pb("pull", "bad::name", expect=125)
+    r = pb("pull", "bad::name", expect=1)
     assert "invalid reference format" in r.stderr
     assert not (pb.root / "layers").exists()
 
@@ -201,7 +201,7 @@ def test_schema1_is_refused_and_429_is_retried(pb):
                (200, {"Content-Type": "application/vnd.docker.distribution.manifest.v1+prettyjws"}, schema1)],
     })
     try:
-        r = pb("pull", f"{server.host}/library/old", expect=125)
+        r = pb("pull", f"{server.host}/library/old", expect=1)
     finally:
         server.stop()
     assert "schema1" in r.stderr and "not supported" in r.stderr
@@ -233,7 +233,7 @@ def test_insecure_registries_only_for_loopback_or_listed(pb, test_images, tmp_pa
     """
     r = subprocess.run(["unshare", "--net", "bash", "-c", script], capture_output=True, text=True, timeout=120,
                        env={**os.environ, "POCKETBOX_ROOT": str(pb.root)})
-    assert "plain=125" in r.stdout, r.stdout + r.stderr
+    assert "plain=1" in r.stdout, r.stdout + r.stderr
     assert "cannot reach registry" in r.stderr
     assert "listed=0" in r.stdout, r.stdout + r.stderr
 
@@ -277,7 +277,7 @@ def test_dropped_connection_is_retried_then_reported(pb, test_images):
     try:
         ref = f"{proxy.host}/library/big"
         proxy.cut_after, proxy.cuts = 300_000, 100
-        r = pb("pull", ref, expect=125)
+        r = pb("pull", ref, expect=1)
         assert "stream ended after" in r.stderr and "Traceback" not in r.stderr
         assert store_layers(pb) == [] and not staging_left(pb)
         proxy.cuts = 1
@@ -312,6 +312,6 @@ def test_not_root_is_refused_before_writing_anything(tmp_path):
     r = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", *pocketbox_argv(),
                         "pull", "busybox"], capture_output=True, text=True,
                        env={**os.environ, "POCKETBOX_ROOT": str(root)})
-    assert r.returncode == 125
+    assert r.returncode == 1
     assert "sudo" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not root.exists()

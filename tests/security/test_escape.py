@@ -39,10 +39,10 @@ def test_seccomp_is_on_by_default_and_can_be_turned_off(pb, busybox):
     assert off.split() == ["Seccomp:", "0"]
     priv = pb("run", "--rm", "--network", "none", "--privileged", busybox, "grep", "Seccomp:", "/proc/self/status")
     assert priv.stdout.split() == ["Seccomp:", "0"]               # Docker's rule for --privileged
-    exec_status = pb("run", "-d", "--name", "s", "--network", "none", busybox, "sleep", "60")
+    exec_status = pb("run", "-d", "--name", "sc", "--network", "none", busybox, "sleep", "60")
     assert exec_status.returncode == 0
-    assert pb("exec", "s", "grep", "Seccomp:", "/proc/self/status").stdout.split() == ["Seccomp:", "2"]
-    pb("rm", "-f", "s")
+    assert pb("exec", "sc", "grep", "Seccomp:", "/proc/self/status").stdout.split() == ["Seccomp:", "2"]
+    pb("rm", "-f", "sc")
 
 
 def test_profiles_in_dockers_format(pb, busybox, tmp_path):

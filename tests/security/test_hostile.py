@@ -370,7 +370,7 @@ def test_sparse_layers_stay_sparse_and_a_full_disk_is_survived(small_root, make_
     before = used_kib(pb.root)
     for image, message in ((noise, "not enough disk space"), (pattern, "no space left")):
         r = pb("pull", "-q", image, expect=None)
-        assert r.returncode == 125 and message in r.stderr and "Traceback" not in r.stderr, r
+        assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr, r
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert os.listdir(pb.root / "tmp") == [] and used_kib(pb.root) <= before + 64
     # a container that fills the disk: stop and rm still work

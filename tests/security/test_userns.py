@@ -13,16 +13,16 @@ HOST_ROOT, _ = subordinate_range()
 
 
 def test_container_root_is_an_unprivileged_host_user(pb, busybox, tmp_path):
-    cid = pb("run", "-d", "--name", "u", "--network", "none", "--userns", "auto", busybox, "sh", "-c",
+    cid = pb("run", "-d", "--name", "uu", "--network", "none", "--userns", "auto", busybox, "sh", "-c",
              "echo made > /made-here; sleep 60").stdout.strip()
-    info = json.loads(pb("inspect", "u").stdout)[0]
+    info = json.loads(pb("inspect", "uu").stdout)[0]
     assert info["HostConfig"]["UsernsMode"] == "auto"
     assert info["IdMappings"]["UidMap"] == [{"containerID": 0, "hostID": HOST_ROOT, "size": 65536}]
     pid = info["State"]["Pid"]
     with open(f"/proc/{pid}/status") as f:
         uids = next(line for line in f if line.startswith("Uid:")).split()[1:]
     assert uids == [str(HOST_ROOT)] * 4                       # seen from the host
-    inside = pb("exec", "u", "sh", "-c", "id -u; cat /proc/self/uid_map; stat -c '%u:%g' /bin/busybox /etc/passwd; "
+    inside = pb("exec", "uu", "sh", "-c", "id -u; cat /proc/self/uid_map; stat -c '%u:%g' /bin/busybox /etc/passwd; "
                                           "touch /by-exec").stdout.split()
     assert inside == ["0", "0", str(HOST_ROOT), "65536", "0:0", "0:0"]   # the image's files are root's inside
     upper = info["GraphDriver"]["Data"]["UpperDir"]

@@ -8,7 +8,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_vagrant_provisions_with_install_script():
     vagrantfile = (REPO / "Vagrantfile").read_text()
-    assert re.search(r'config\.vm\.provision "shell", path: "scripts/install\.sh"', vagrantfile)
+    # uploaded by Vagrant itself (works on Windows hosts: no rsync), then installed by install.sh
+    assert re.search(r'config\.vm\.provision "file", source: "\.", destination: "/tmp/pocketbox-src"', vagrantfile)
+    assert re.search(r'config\.vm\.provision "shell", inline: ".*sh /opt/pocketbox-src/scripts/install\.sh"',
+                     vagrantfile)
+    assert 'synced_folder ".", "/vagrant", disabled: true' in vagrantfile
     assert "bookworm" in vagrantfile
 
 

@@ -1,6 +1,6 @@
 #!/bin/sh
 # PID 1 of the test VM, after /sbin/pocketbox-vm-init: a host with only cgroup2 and no network
-# but loopback. Provisions pocketbox as Vagrant does (scripts/install.sh, unchanged; pip reads
+# but loopback. Provisions pocketbox as Vagrant does (the Vagrantfile's provisioners; pip reads
 # the wheels the test downloaded on the host), runs checks.py, leaves the results on the
 # results share and powers off.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
@@ -19,12 +19,17 @@ ip link set lo up
 hostname pocketbox-vm
 echo "guest: $(uname -r), $(grep -c . /proc/self/mountinfo) mounts, cgroup: $(stat -f -c %T /sys/fs/cgroup)"
 
-# the synced folder, as Vagrant's rsync makes it (without .git and build products)
-mkdir -p /vagrant
-(cd /mnt/project && tar --exclude=./.git --exclude=./build --exclude='*.egg-info' --exclude='*.so' \
-    --exclude=__pycache__ --exclude=./src/pocketbox/pocketbox-monitor -cf - .) | (cd /vagrant && tar xf -)
+# Provisioning as Vagrant does it, from the Vagrantfile's own provisioners (the test extracted them
+# to provision.env): the "file" provisioner's upload of the checkout (a user's checkout: no build
+# products), then the "shell" provisioner's inline script, written to a file and run by bash as root.
+. "$RESULTS/provision.env"
+mkdir -p "$UPLOAD_TO"
+(cd /mnt/project && tar --exclude=./build --exclude='*.egg-info' --exclude='*.so' --exclude=__pycache__ \
+    --exclude=./src/pocketbox/pocketbox-monitor --exclude=./src/pocketbox/pocketbox-exec -cf - .) | (cd "$UPLOAD_TO" && tar xf -)
+cp "$RESULTS/provision.inline" /tmp/vagrant-shell
+chmod +x /tmp/vagrant-shell
 start=$(date +%s)
-PIP_NO_INDEX=1 PIP_FIND_LINKS="$RESULTS/wheels" sh /vagrant/scripts/install.sh > "$RESULTS/provision.log" 2>&1
+(cd / && PIP_NO_INDEX=1 PIP_FIND_LINKS="$RESULTS/wheels" bash -l /tmp/vagrant-shell) > "$RESULTS/provision.log" 2>&1
 echo "$?" > "$RESULTS/provision.rc"
 echo "guest: provisioning took $(( $(date +%s) - start )) s (exit $(cat "$RESULTS/provision.rc"))"
 python3 /mnt/project/tests/vm/checks.py "$RESULTS" > "$RESULTS/checks.log" 2>&1

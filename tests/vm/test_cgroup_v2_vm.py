@@ -37,6 +37,16 @@ def install_packages() -> str:
     return " ".join(match.group(1).replace("\\", " ").split())
 
 
+def vagrant_provisioners() -> tuple[str, str]:
+    """What the Vagrantfile provisions with: the "file" provisioner's destination for the checkout
+    (source ".") and the "shell" provisioner's inline script, read from the Vagrantfile itself."""
+    text = (REPO / "Vagrantfile").read_text()
+    upload = re.search(r'provision\s+"file",\s*source:\s*"\."\s*,\s*destination:\s*"([^"]+)"', text)
+    inline = re.search(r'provision\s+"shell",\s*inline:\s*"((?:[^"\\]|\\.)*)"', text)
+    assert upload and inline, "the Vagrantfile has no file upload of the checkout or no inline shell provisioner"
+    return upload.group(1), inline.group(1).encode().decode("unicode_escape")
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("POCKETBOX_IMAGE_CACHE", "/var/cache/pocketbox-images"))
 
@@ -106,13 +116,16 @@ def accelerator(guest: Path) -> str:
 @pytest.fixture(scope="module")
 def vm(tmp_path_factory, busybox_rootfs):
     if not shutil.which("qemu-system-x86_64"):
-        pytest.fail("qemu-system-x86_64 is missing: scripts/install.sh installs qemu-system-x86")
+        pytest.fail("qemu-system-x86_64 is missing: scripts/test.sh installs qemu-system-x86")
     import ociimage
 
     guest = guest_disk()
     results = tmp_path_factory.mktemp("vm") / "results"
     results.mkdir()
     shutil.copytree(wheels(), results / "wheels")
+    upload_to, inline = vagrant_provisioners()
+    (results / "provision.env").write_text(f"UPLOAD_TO={upload_to}\n")
+    (results / "provision.inline").write_text(inline + "\n")
     layout = ociimage.Layout(results.parent / "layout")
     desc = layout.image([ociimage.tar_dir(busybox_rootfs)])
     ociimage.docker_archive(layout, desc, "busybox:latest", results / "busybox.tar")

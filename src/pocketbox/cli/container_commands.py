@@ -103,8 +103,15 @@ def ps(all_, quiet, no_trunc, filters):
     if not all_ and "status" not in wanted:
         records = [r for r in records if r["State"]["Status"] in ("running", "paused", "restarting")]
     for key, values in wanted.items():
-        if key == "name":
-            records = [r for r in records if any(v in r["Name"].lstrip("/") for v in values)]
+        if key == "name":  # Docker's: a regular expression, matched with and without the leading /
+            import re
+
+            try:
+                patterns = [re.compile(v) for v in values]
+            except re.error as e:
+                raise PocketboxError(f"invalid filter 'name={e.pattern}': {e}") from None
+            records = [r for r in records if any(p.search(r["Name"]) or p.search(r["Name"].lstrip("/"))
+                                                 for p in patterns)]
         elif key == "status":
             records = [r for r in records if r["State"]["Status"] in values]
         else:

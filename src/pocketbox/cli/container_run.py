@@ -82,11 +82,15 @@ def run(image, command, name, remove, detach, interactive, tty, attach, env, env
                       group_add=list(group_add), publish=list(publish), publish_all=publish_all,
                       devices=list(device), userns=userns)
     if tty and not sys.stdin.isatty() and interactive:
-        raise PocketboxError("the input device is not a TTY")
+        raise PocketboxError("the input device is not a TTY", 1)
     if detach and attach:
         raise PocketboxError("conflicting options: cannot specify both --attach and --detach")
     containers = Containers()
-    record = containers.create(opts, _image_for_run(containers, opts))
+    try:
+        record = containers.create(opts, _image_for_run(containers, opts))
+    except PocketboxError as e:  # Docker's run: everything that goes wrong before the command is 125
+        e.exit_code = 125
+        raise
     if detach or tty or restart != "no":  # a supervisor keeps the container (and its terminal) after we leave
         from pocketbox.engine.lifecycle import Lifecycle
 
@@ -161,6 +165,11 @@ def exec_(container, command, interactive, tty, detach, env, workdir, user) -> i
     from pocketbox.engine.lifecycle import exec_process
 
     if tty and interactive and not sys.stdin.isatty():
-        raise PocketboxError("the input device is not a TTY")
-    return exec_process(Containers(), container, list(command), interactive=interactive, tty=tty, env=list(env),
-                        workdir=workdir, user=user, detach=detach)
+        raise PocketboxError("the input device is not a TTY", 1)
+    try:
+        return exec_process(Containers(), container, list(command), interactive=interactive, tty=tty, env=list(env),
+                            workdir=workdir, user=user, detach=detach)
+    except PocketboxError as e:
+        if e.exit_code == 127:  # Docker's exec: a command that cannot be run is 126, found or not
+            e.exit_code = 126
+        raise

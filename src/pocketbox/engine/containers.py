@@ -11,6 +11,7 @@ The record says what pocketbox knows; whether a process is still alive is asked 
 (pid + its start time) every time a record is read."""
 import fcntl
 import os
+import posixpath
 import re
 import time
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ from pocketbox.locks import locked, open_lock, try_lock
 from pocketbox.logs import LogWriter
 from pocketbox.state import ensure_dir, read_json, remove_tree, write_json_atomic
 
-NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*\Z")
+NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")  # Docker's: two characters at least
 LOST_EXIT_CODE = 255
 _HELD: set[str] = set()  # container locks this process holds (flock is per open file: no re-taking)
 STOPPED_NETWORK = {"SandboxKey": "", "IPAddress": "", "Ports": {}, "Networks": {}}  # Docker's, once stopped
@@ -148,6 +149,10 @@ class Containers:
         targets = [m.destination for m in requests]
         if len(set(targets)) != len(targets):
             raise opt.InvalidOption(f"duplicate mount point: {sorted(t for t in targets if targets.count(t) > 1)[0]}")
+        for dest in sorted(config.get("Volumes") or {}):  # the image's VOLUMEs: an anonymous volume each
+            if isinstance(dest, str) and dest.startswith("/") and posixpath.normpath(dest) not in \
+                    {posixpath.normpath(t) for t in targets}:
+                requests.append(opt.MountSpec("volume", None, opt.check_target(dest, f"VOLUME {dest}")))
         env = opt.parse_env_files(o.env_files) + opt.expand_env(o.env)
         no_new_privs, seccomp_opt = False, None
         for s in o.security_opt:
@@ -183,7 +188,7 @@ class Containers:
                 if id_maps:  # what the container's root writes is owned by its host uid
                     os.chown(cdir / d, id_maps[0]["hostID"], id_maps[0]["hostID"])
             lowers = [str(self.store.layer_dir(layer["ChainID"]) / "diff") for layer in reversed(image["Layers"])]
-            user = users.resolve(o.user, [str(cdir / "upper")] + lowers, o.group_add)
+            user = users.resolve(o.user or config.get("User") or None, [str(cdir / "upper")] + lowers, o.group_add)
             if share_from:  # --network container:NAME: its hostname and /etc files, as Docker does
                 hostname, etc_dir = share_from["Config"]["Hostname"], self.dir(share_from["Id"])
             else:
@@ -362,6 +367,8 @@ class Containers:
                 if m.copy_up:
                     copy_up.append(m.destination)
             elif m.kind == "bind":
+                if not os.path.lexists(m.source):  # -v of a missing host directory: Docker makes it
+                    os.makedirs(m.source, 0o755, exist_ok=True)
                 oci.append(specs.user_mount("bind", m.source, m.destination, m.read_only))
                 records.append({"Type": "bind", "Source": m.source, "Destination": m.destination,
                                 "Mode": "ro" if m.read_only else "", "RW": not m.read_only, "Propagation": "rprivate"})
@@ -468,7 +475,7 @@ class Containers:
                       "FinishedAt": "0001-01-01T00:00:00Z"},
             "Image": image["Id"], "ImageName": o.image,
             "ImageLayers": [layer["ChainID"] for layer in image["Layers"]],
-            "Config": {"Hostname": bundle["hostname"], "User": o.user or "", "GroupAdd": o.group_add, "Tty": o.tty, "OpenStdin": o.interactive,
+            "Config": {"Hostname": bundle["hostname"], "User": o.user or (image.get("Config") or {}).get("User") or "", "GroupAdd": o.group_add, "Tty": o.tty, "OpenStdin": o.interactive,
                        "AttachStdin": o.interactive, "Env": bundle["process"]["env"], "Cmd": o.command or None,
                        "Entrypoint": [o.entrypoint] if o.entrypoint else (image.get("Config") or {}).get("Entrypoint"),
                        "Image": o.image, "WorkingDir": bundle["process"]["cwd"],
@@ -519,8 +526,8 @@ class Containers:
                 os.close(fd)
             log.close()
             self.disconnect(record)
-            code, error = getattr(e, "exit_code", 125), str(e)
-            self.update(cid, lambda r: r["State"].update(Status="exited", ExitCode=code, Error=error,
+            code, error = getattr(e, "exit_code", 125), str(e)  # Docker's: it stays created, code and error kept
+            self.update(cid, lambda r: r["State"].update(Status="created", ExitCode=code, Error=error,
                                                          FinishedAt=now()))
             raise
         for fd in ours:
@@ -581,6 +588,7 @@ class Containers:
 
                 ContainerCgroup(cid).destroy()
             self.disconnect(record)
+            self._keep_exit_code(cid, record["State"].get("ExitCode", 0))
             remove_tree(self.dir(cid), ignore_errors=True)
             self._release_name(record["Name"].lstrip("/"), cid)
         from pocketbox import explain
@@ -595,6 +603,28 @@ class Containers:
                 if m["Type"] == "volume" and m.get("Anonymous") and not vols.users(m["Name"], self):
                     remove_tree(vols.path(m["Name"]), ignore_errors=True)
         return cid
+
+    EXITS_KEPT = 300  # seconds a removed container's exit code stays readable (`wait` of a --rm container)
+
+    def _keep_exit_code(self, cid: str, code: int) -> None:
+        """exits/<id>: the exit code of a removed container, for a `wait` or `stop` that was
+        watching it; older ones are dropped here."""
+        exits = self.store.root / "exits"
+        try:
+            exits.mkdir(mode=0o700, exist_ok=True)
+            (exits / cid).write_text(str(code))
+            cutoff = time.time() - self.EXITS_KEPT
+            for p in exits.iterdir():
+                if p.stat().st_mtime < cutoff:
+                    p.unlink(missing_ok=True)
+        except OSError:  # (a full disk: only a later `wait` loses the code)
+            pass
+
+    def exit_code_of(self, cid: str) -> int | None:
+        try:
+            return int((self.store.root / "exits" / cid).read_text())
+        except (OSError, ValueError):
+            return None
 
     def _kill(self, record: dict) -> None:
         from pocketbox.runtime.cgroups import ContainerCgroup

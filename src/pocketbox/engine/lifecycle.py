@@ -9,7 +9,7 @@ import sys
 import time
 
 from pocketbox.engine.containers import Containers, process_alive
-from pocketbox.errors import Conflict, PocketboxError
+from pocketbox.errors import Conflict, NotFound, PocketboxError
 
 
 def parse_signal(value: str | int | None, default: int = signals.SIGTERM) -> int:
@@ -52,7 +52,13 @@ class Lifecycle:
         explain_fd = explain.output_fd()
         if explain_fd is not None:  # the supervisor reports its acts on our explain output until started
             env["POCKETBOX_EXPLAIN_FD"] = str(explain_fd)
-        with open(self.engine.dir(cid) / "shim.log", "ab") as errlog:
+        try:
+            errlog = open(self.engine.dir(cid) / "shim.log", "ab")
+        except FileNotFoundError:  # removed (rm -f) since we looked
+            os.close(ready_r)
+            os.close(ready_w)
+            raise NotFound(f"No such container: {ref}") from None
+        with errlog:
             subprocess.Popen([sys.executable, "-m", "pocketbox.shim", cid, str(ready_w)]
                              + (["--wait-attach"] if wait_attach else []),
                              pass_fds=[ready_w] + ([explain_fd] if explain_fd is not None else []),
@@ -117,8 +123,18 @@ class Lifecycle:
     def wait_exited(self, cid: str, timeout: float | None = 15) -> dict:
         """Until the supervisor (or the foreground run) has recorded the exit (and will not restart)."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        last = None
         while True:
-            record = self.engine.find(cid)
+            try:
+                record = self.engine.find(cid)
+            except NotFound:  # removed once it exited (--rm): it stopped, with the code it left
+                if last is None:
+                    raise
+                code = self.engine.exit_code_of(cid)
+                last["State"].update(Status="removed", Running=False,
+                                     ExitCode=last["State"]["ExitCode"] if code is None else code)
+                return last
+            last = record
             if not running(record) and not record["State"].get("ShimPid"):
                 return record
             if not running(record) and not process_alive(record["State"]["ShimPid"], record["State"].get("ShimStartTime")):
@@ -133,6 +149,8 @@ class Lifecycle:
         if not running(record):
             raise Conflict(f"cannot kill container: {ref}: container {record['Id']} is not running")
         self._signal(record, signum)
+        if signum == signals.SIGKILL:  # as Docker: a SIGKILL returns once the container has stopped
+            return self.wait_exited(record["Id"])
         return record
 
     def _signal(self, record: dict, signum: int) -> None:

@@ -189,7 +189,7 @@ class MountSpec:
         return f"MountSpec({self.kind!r}, {self.source!r}, {self.destination!r}, {self.read_only})"
 
 
-def _check_target(target: str, spec: str) -> str:
+def check_target(target: str, spec: str) -> str:
     if not target.startswith("/"):
         raise InvalidOption(f"invalid mount {spec!r}: the container path {target!r} must be absolute")
     if ".." in target.split("/"):
@@ -199,10 +199,19 @@ def _check_target(target: str, spec: str) -> str:
     return os.path.normpath(target)
 
 
-def _bind_source(source: str, spec: str) -> str:
+def _bind_source(source: str, spec: str, create: bool = False) -> str:
+    """The absolute host path of a bind (relative to the current directory, as current Docker).
+    -v creates a missing directory when the container is created (`create`); --mount refuses it."""
     if not os.path.exists(source):
+        if create:
+            return os.path.abspath(source)
         raise InvalidOption(f"invalid mount {spec!r}: bind source path does not exist: {source}")
     return os.path.realpath(source)
+
+
+def is_path(source: str) -> bool:
+    """-v SOURCE is a host path when it starts with / or . (Docker 23 and later); else a volume name."""
+    return source.startswith(("/", "./", "../")) or source in (".", "..")
 
 
 def parse_volume(spec: str) -> MountSpec:
@@ -211,7 +220,7 @@ def parse_volume(spec: str) -> MountSpec:
 
     parts = spec.split(":")
     if len(parts) == 1:
-        return MountSpec("volume", None, _check_target(parts[0], spec))
+        return MountSpec("volume", None, check_target(parts[0], spec))
     if len(parts) not in (2, 3) or not parts[0]:
         raise InvalidOption(f"invalid volume specification: {spec!r}: use SOURCE:/container/path[:ro]")
     source, dest = parts[0], parts[1]
@@ -219,9 +228,9 @@ def parse_volume(spec: str) -> MountSpec:
     modes = set(mode.split(","))
     if not modes <= {"ro", "rw", "nocopy"} or {"ro", "rw"} <= modes:
         raise InvalidOption(f"invalid mode {mode!r} in volume specification {spec!r}: use ro or rw")
-    target = _check_target(dest, spec)
-    if source.startswith("/"):
-        return MountSpec("bind", _bind_source(source, spec), target, "ro" in modes)
+    target = check_target(dest, spec)
+    if is_path(source):
+        return MountSpec("bind", _bind_source(source, spec, create=True), target, "ro" in modes)
     check_name(source)
     return MountSpec("volume", source, target, "ro" in modes, copy_up="nocopy" not in modes)
 
@@ -240,7 +249,7 @@ def parse_mount(spec: str) -> MountSpec:
     read_only = fields.pop("readonly", fields.pop("ro", "false")) in ("true", "1", "")
     if not target:
         raise InvalidOption(f"invalid --mount {spec!r}: target is required")
-    target = _check_target(target, spec)
+    target = check_target(target, spec)
     if kind == "bind":
         if not source or not source.startswith("/"):
             raise InvalidOption(f"invalid --mount {spec!r}: a bind mount needs an absolute source path")
@@ -268,7 +277,7 @@ def parse_mount(spec: str) -> MountSpec:
 def parse_tmpfs(spec: str) -> MountSpec:
     """--tmpfs /path[:size=64m,mode=1777,...]."""
     target, _, opts = spec.partition(":")
-    return MountSpec("tmpfs", None, _check_target(target, spec), False, opts)
+    return MountSpec("tmpfs", None, check_target(target, spec), False, opts)
 
 
 def parse_restart(text: str) -> dict:

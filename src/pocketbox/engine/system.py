@@ -65,8 +65,8 @@ def info(engine: Containers | None = None) -> dict:
     if "overlay" not in filesystems:
         warnings.append("WARNING: the kernel has no overlay filesystem: containers cannot start (modprobe overlay)")
     if _read("/proc/sys/net/ipv4/ip_forward", "0") != "1":
-        warnings.append("WARNING: IPv4 forwarding is disabled: containers on a bridge network cannot reach "
-                        "beyond this host (sysctl net.ipv4.ip_forward=1; pocketbox does not change it for you)")
+        warnings.append("WARNING: IPv4 forwarding is disabled (pocketbox turns it on when a container joins a "
+                        "bridge network, as Docker does)")
     for c in ("memory", "pids", "cpu"):
         if c not in controllers:
             warnings.append(f"WARNING: the {c} cgroup controller is not available: --{'memory' if c == 'memory' else c} "
@@ -87,9 +87,10 @@ def info(engine: Containers | None = None) -> dict:
         "OSType": "linux", "Architecture": platform.machine(), "NCPU": os.cpu_count(),
         "MemTotal": int(meminfo.get("MemTotal", "0 kB").split()[0]) * 1024,
         "SecurityOptions": [
-            "name=seccomp,profile=none (not applied yet: the hardening issue adds Docker's default profile)",
-            "name=no-new-privileges,available (per container: --security-opt no-new-privileges)",
-            f"name=userns,{'available' if userns not in ('', '0') else 'unavailable'} (not used: no --userns-remap yet)",
+            "name=seccomp,profile=default (Docker's; --security-opt seccomp=unconfined|PROFILE.json)",
+            "name=no-new-privileges (per container: --security-opt no-new-privileges)",
+            f"name=userns ({'per container: --userns auto' if userns not in ('', '0') else 'unavailable on this kernel'})",
+            "name=cgroupns (every container has its own cgroup namespace)",
             "name=capabilities,docker-default (14 capabilities)",
         ],
         "IPv4Forwarding": _read("/proc/sys/net/ipv4/ip_forward", "0") == "1",

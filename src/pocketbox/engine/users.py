@@ -84,8 +84,9 @@ def resolve(user: str | None, dirs: list[str], group_add: list[str] = ()) -> Use
                 raise PocketboxError(f"unable to find group {group}: no matching entries in group file")
             gid = _id(g[2])
     username = entry[0] if entry else None
-    extra = sorted({int(e[2]) for e in groups if len(e) >= 4 and e[2].isdigit() and username
-                    and username in e[3].split(",") and int(e[2]) != gid})
+    # Docker's (runc's) supplementary groups: the primary group, then every group that lists the user
+    extra = [gid] + sorted({int(e[2]) for e in groups if len(e) >= 4 and e[2].isdigit() and username
+                            and username in e[3].split(",") and int(e[2]) != gid})
     for g in group_add:
         if g.isdigit():
             extra.append(int(g))
@@ -98,4 +99,4 @@ def resolve(user: str | None, dirs: list[str], group_add: list[str] = ()) -> Use
     for number in (uid, gid, *extra):
         if not 0 <= number <= MAX_ID:  # (uid_t)-1 would mean "unchanged" to setresuid: root stays root
             raise PocketboxError(f"invalid user {spec!r}: uids and gids must be in range 0-{MAX_ID}")
-    return User(uid, gid, sorted(set(extra)), home or "/")
+    return User(uid, gid, list(dict.fromkeys(extra)), home or "/")

@@ -109,11 +109,24 @@ def connect(record: dict, container_dir, find_container) -> dict:
         if isinstance(e, OSError):
             raise PocketboxError(f"failed to set up the container's network: {e.strerror or e}") from None
         raise
-    if not ip_forwarding():
+    if not ip_forwarding() and not enable_forwarding():
         import sys
 
         print(FORWARDING_WARNING, file=sys.stderr)
     return settings(endpoint, path)
+
+
+def enable_forwarding() -> bool:
+    """What Docker does when it sets up a bridge: net.ipv4.ip_forward=1, so that containers reach
+    beyond this host. False if the host would not have it."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
+            f.write("1")
+    except OSError:
+        return False
+    explain.emit("network", "turn on IPv4 forwarding (containers on a bridge reach beyond this host), as Docker does",
+                 "write /proc/sys/net/ipv4/ip_forward = 1", "man 7 ip")
+    return True
 
 
 def _plumb(networks: Networks, net: dict, ep: dict, path: str, bindings, cid: str) -> None:

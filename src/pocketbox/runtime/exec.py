@@ -52,6 +52,10 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, s
                 null = os.open("/dev/null", os.O_RDWR)
                 for fd in (0, 1, 2):
                     os.dup2(null, fd)
+            elif not terminal and not process.get("stdinOpen"):  # without -i the command reads nothing of ours
+                null = os.open("/dev/null", os.O_RDONLY)
+                os.dup2(null, 0)
+                os.close(null)
             cgroups.join(cgroup_paths, born_in_unified, explain.report)
             for (fd, flag), name in zip(ns_fds, names):
                 sc.setns(fd, flag)

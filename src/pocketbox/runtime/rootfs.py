@@ -4,7 +4,9 @@ Order (runc's rootfs_linux.go does the same): make / a slave so nothing propagat
 mount the overlay rootfs; mount /proc, /dev, /sys, ... and the binds below it, each target resolved
 inside the rootfs; make the device nodes; pivot_root; detach the old root; mask and read-only
 paths; finally a read-only root if asked. All of it vanishes with the namespace."""
+import errno
 import os
+import posixpath
 import stat
 
 from pocketbox import syscalls as sc
@@ -42,10 +44,12 @@ def parse_options(options: list[str]) -> tuple[int, int, str]:
     return flags, prop, ",".join(data)
 
 
-def open_in_root(root_fd: int, path: str, make: str | None = None) -> int:
+def open_in_root(root_fd: int, path: str, make: str | None = None, _links: int = 0) -> int:
     """An O_PATH fd for `path` inside the rootfs, resolved there (symlinks cannot lead out).
 
-    `make` = "dir" or "file" creates a missing target (and its parents) for a mount point."""
+    `make` = "dir" or "file" creates a missing target (and its parents) for a mount point; when
+    the path is a dangling symlink (an image's /etc/resolv.conf -> ../run/systemd/...), its
+    target's place is made instead, inside the rootfs, as Docker does."""
     rel = path.strip("/") or "."
     try:
         return sc.openat2(root_fd, rel, os.O_PATH | os.O_CLOEXEC, 0, sc.RESOLVE_IN_ROOT)
@@ -55,6 +59,15 @@ def open_in_root(root_fd: int, path: str, make: str | None = None) -> int:
     parent, _, name = rel.rpartition("/")
     pfd = open_dir_creating(root_fd, parent)
     try:
+        try:
+            link = os.readlink(name, dir_fd=pfd)
+        except OSError:
+            link = None
+        if link is not None:
+            if _links >= 8:
+                raise OSError(errno.ELOOP, f"too many levels of symbolic links at {path}")
+            target = link if link.startswith("/") else posixpath.join("/" + parent, link)
+            return open_in_root(root_fd, posixpath.normpath(target), make, _links + 1)
         if make == "dir":
             os.mkdir(name, 0o755, dir_fd=pfd)
         else:
