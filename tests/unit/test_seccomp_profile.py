@@ -1,4 +1,4 @@
-"""pocketbox's own seccomp profile against Docker's (shared/data/seccomp-default.json): for the
+"""pocketbox's own seccomp profile against Docker's (tests/data/docker-seccomp-default.json): for the
 same capabilities and architecture, the same syscalls are allowed, with the same argument rules
 and errors; everything else falls to the same default (EPERM)."""
 import json
@@ -9,16 +9,12 @@ import pytest
 from pocketbox.engine import seccomp_profile as sp
 from pocketbox.runtime.capabilities import DOCKER_DEFAULT as DEFAULT_CAPS
 
-REPO = Path(__file__).resolve().parents[2]
-CANDIDATES = [REPO.parent / "shared" / "data" / "seccomp-default.json", Path("/work/shared/data/seccomp-default.json")]
+DOCKER_PROFILE = Path(__file__).resolve().parents[1] / "data" / "docker-seccomp-default.json"
 
 
 @pytest.fixture(scope="module")
 def docker_profile() -> dict:
-    for path in CANDIDATES:
-        if path.is_file():
-            return json.loads(path.read_text())
-    pytest.skip("Docker's reference profile (shared/data/seccomp-default.json) is not next to this checkout")
+    return json.loads(DOCKER_PROFILE.read_text())
 
 
 def rules(section: dict) -> set:
