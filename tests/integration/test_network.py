@@ -279,3 +279,19 @@ def test_killed_supervisor_and_container_are_reconciled_without_leaks(pb, busybo
     assert veth not in links() and cid not in nft_rules()
     assert json.loads((pb.root / "networks" / "endpoints.json").read_text()) == {}
     pb("rm", "crash")
+
+
+def test_default_bridge_takes_a_free_subnet(pb, busybox):
+    """Where 172.17.0.0/16 is in use (Docker's docker0 on the same machine), the first free pool."""
+    import subprocess
+
+    subprocess.run(["ip", "link", "add", "pbtest-taken", "type", "veth", "peer", "name", "pbtest-peer"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", "172.17.200.1/16", "dev", "pbtest-taken"], check=True)
+        subprocess.run(["ip", "link", "set", "pbtest-taken", "up"], check=True)
+        info = json.loads(pb("network", "inspect", "bridge").stdout)[0]
+        assert info["IPAM"]["Config"][0]["Subnet"] == "172.18.0.0/16"
+        ip = pb("run", "--rm", busybox, "sh", "-c", "ip -4 -o addr show eth0").stdout
+        assert " 172.18.0." in ip
+    finally:
+        subprocess.run(["ip", "link", "del", "pbtest-taken"], check=True)

@@ -68,3 +68,16 @@ def test_mac_and_hosts():
     text = hosts.hosts_text("abc", "10.0.0.2", [("10.0.0.3", "db", "0123456789ab")])
     assert text.startswith("127.0.0.1\tlocalhost\n")
     assert text.endswith("10.0.0.2\tabc\n10.0.0.3\tdb 0123456789ab\n")
+
+
+def test_the_default_bridge_avoids_subnets_the_host_routes():
+    from pocketbox.network import ipam
+
+    route = ("Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n"
+             "eth0\t00000000\t0102A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"      # default via 192.168.2.1
+             "docker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n"  # 172.17.0.0/16
+             "eth0\t0002A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n")    # 192.168.2.0/24
+    taken = ipam.host_subnets(route)
+    assert taken == ["172.17.0.0/16", "192.168.2.0/24"]
+    assert ipam.free_subnet(taken, [ipam.DEFAULT_SUBNET] + ipam.POOLS) == "172.18.0.0/16"
+    assert ipam.free_subnet([], [ipam.DEFAULT_SUBNET] + ipam.POOLS) == "172.17.0.0/16"

@@ -38,14 +38,30 @@ def next_address(subnet: str, gateway: str, used: set[str]) -> str:
     raise PocketboxError(f"no available IPv4 addresses on this network's address pool {subnet}")
 
 
-def free_subnet(taken: list[str]) -> str:
+def free_subnet(taken: list[str], pools: list[str] = POOLS) -> str:
     """The first pool that overlaps none of the subnets already in use."""
     nets = [ipaddress.IPv4Network(t) for t in taken]
-    for pool in POOLS:
+    for pool in pools:
         candidate = ipaddress.IPv4Network(pool)
         if not any(candidate.overlaps(n) for n in nets):
             return pool
     raise PocketboxError("could not find an available, non-overlapping IPv4 address pool for a new network")
+
+
+def host_subnets(route_table: str, ours=lambda iface: False) -> list[str]:
+    """The subnets this host already routes to (the text of /proc/net/route, little-endian hex),
+    without the default route and the routes of our own bridges (`ours(iface)`): a new bridge
+    must not take one (Docker's docker0, a VPN, a LAN)."""
+    out = []
+    for line in route_table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 8 or ours(fields[0]):
+            continue
+        dest, mask = (ipaddress.IPv4Address(int(f, 16).to_bytes(4, "little")) for f in (fields[1], fields[7]))
+        net = ipaddress.IPv4Network(f"{dest}/{mask}", strict=False)
+        if net.prefixlen:
+            out.append(str(net))
+    return out
 
 
 def overlapping(subnet: str, taken: list[str]) -> str | None:

@@ -51,7 +51,8 @@ class Networks:
                 and (r := read_json(p)) is not None]
 
     def default(self) -> dict:
-        """The default network `bridge`, made on first use. Its subnet is 172.17.0.0/16 unless
+        """The default network `bridge`, made on first use. Its subnet is 172.17.0.0/16 unless a
+        route of this host already covers it (then the first free pool, as Docker chooses) or
         POCKETBOX_BRIDGE_SUBNET says otherwise (read when it is first made)."""
         for r in self.records():
             if r["Name"] == DEFAULT:
@@ -60,7 +61,11 @@ class Networks:
             for r in self.records():
                 if r["Name"] == DEFAULT:
                     return r
-            subnet = str(ipam.parse_subnet(os.environ.get("POCKETBOX_BRIDGE_SUBNET", ipam.DEFAULT_SUBNET)))
+            if os.environ.get("POCKETBOX_BRIDGE_SUBNET"):
+                subnet = str(ipam.parse_subnet(os.environ["POCKETBOX_BRIDGE_SUBNET"]))
+            else:  # Docker's: 172.17.0.0/16, or the first pool no route of this host already covers
+                taken = [c["Subnet"] for r in self.records() for c in r["IPAM"]["Config"]] + _host_subnets()
+                subnet = ipam.free_subnet(taken, [ipam.DEFAULT_SUBNET] + ipam.POOLS)
             return self._new(DEFAULT, subnet, ipam.gateway_of(subnet), DEFAULT_BRIDGE)
 
     def find(self, ref: str) -> dict:
@@ -190,6 +195,14 @@ class Networks:
                              f"ip link del {self.bridge_name(net)}", "man 8 ip-link")
         if nat.available():
             nat.remove(net["Id"], "outbound")
+
+
+def _host_subnets() -> list[str]:
+    try:
+        with open("/proc/net/route") as f:
+            return ipam.host_subnets(f.read(), lambda iface: iface == DEFAULT_BRIDGE or iface.startswith("pb-"))
+    except OSError:
+        return []
 
 
 def ip_forwarding() -> bool:
