@@ -1,3 +1,4 @@
+#!/bin/sh
 # Shared by install.sh and test.sh (sourced, POSIX sh): install Debian packages that are missing,
 # starting none of the services they bring (the tests start their own registry and dockerd) and
 # enabling none where systemd runs.

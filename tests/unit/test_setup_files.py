@@ -17,7 +17,8 @@ def test_vagrant_provisions_with_install_script():
 
 
 def test_scripts_are_plain_posix_sh():
-    for script in ("scripts/install.sh", "scripts/test.sh", ".ci/run", "rootfs/busybox/build.sh",
+    for script in ("scripts/install.sh", "scripts/test.sh", "scripts/packages.sh", ".ci/run",
+                   "rootfs/busybox/build.sh",
                    "rootfs/debian/build.sh"):
         text = (REPO / script).read_text()
         assert text.startswith("#!/bin/sh"), script
@@ -26,7 +27,9 @@ def test_scripts_are_plain_posix_sh():
 
 def test_readme_has_exactly_the_two_setup_commands():
     readme = (REPO / "README.md").read_text()
-    assert "sudo sh scripts/install.sh" in readme
-    assert "sudo sh scripts/test.sh" in readme
+    setup = readme.split("## Set-up", 1)[1].split("\n## ", 1)[0]
+    block = setup.split("```sh\n", 1)[1].split("```", 1)[0]
+    assert [line.split("#")[0].strip() for line in block.splitlines()] == ["sh scripts/install.sh",
+                                                                          "sh scripts/test.sh"]
     ci = (REPO / ".ci/run").read_text()
     assert "sh scripts/install.sh" in ci and "sh scripts/test.sh" in ci
