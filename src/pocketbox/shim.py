@@ -46,15 +46,18 @@ class Supervisor:
         if listen_fd is not None:  # back from pocketbox-monitor: the socket it served
             self.server = socket.socket(fileno=listen_fd)
         else:
-            self.dir_fd = os.open(self.dir, os.O_PATH | os.O_DIRECTORY)
-            self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                os.unlink(socket_path(self.dir))
-            except FileNotFoundError:
-                pass
-            self.server.bind(short_path(self.dir_fd, SOCKET_NAME))
-            os.chmod(socket_path(self.dir), 0o600)
-            self.server.listen(8)
+            with self.engine.lock(cid):  # never a file in the directory of a container `rm` is removing
+                if self.engine.load(cid) is None:
+                    raise FileNotFoundError(self.dir)
+                self.dir_fd = os.open(self.dir, os.O_PATH | os.O_DIRECTORY)
+                self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    os.unlink(socket_path(self.dir))
+                except FileNotFoundError:
+                    pass
+                self.server.bind(short_path(self.dir_fd, SOCKET_NAME))
+                os.chmod(socket_path(self.dir), 0o600)
+                self.server.listen(8)
         self.stdin_w = self.stdin_r = None
         self.outputs: dict[int, str] = {}
 

@@ -99,6 +99,18 @@ SCENARIOS = {
         ["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "fail"],
         ["rm", "fail"],
     ],
+    "inspect": [
+        ["run", "--name", "insp", "--network", "none", "-e", "A=b", "IMG", "true"],
+        ["inspect", "-f", "{{json .Config.Env}}", "insp"],
+        ["inspect", "-f", "{{.Config.User}}|{{.State.Dead}}|{{.State.Restarting}}|{{.RestartCount}}|{{.Platform}}|"
+                          "{{.Config.StdinOnce}}|{{.Config.AttachStdout}}|{{.Config.Domainname}}|{{.Path}}|{{.Args}}",
+         "insp"],
+        ["run", "--name", "insp2", "--network", "none", "USERIMG", "true"],
+        ["inspect", "-f", "{{.Config.User}}|{{json .Config.Volumes}}", "insp2"],
+        ["run", "--name", "insp3", "--network", "none", "VOLIMG", "true"],
+        ["inspect", "-f", "{{json .Config.Volumes}}", "insp3"],
+        ["rm", "insp", "insp2", "insp3"],
+    ],
     "wait": [
         ["run", "-d", "--name", "five", "--network", "none", "IMG", "sh", "-c", "exit 5"],
         ["wait", "five"],

@@ -450,7 +450,8 @@ def test_start_racing_rm_leaves_one_state(pb, busybox):
         left = pb("ps", "-a", "-q").stdout.split()
         if left:  # the start came after the rm had finished? then there is nothing to start
             pb("rm", "-f", "race")
-        assert not (pb.root / "containers").exists() or list((pb.root / "containers").iterdir()) == []
+        left_over = [str(p) for p in (pb.root / "containers").rglob("*")] if (pb.root / "containers").exists() else []
+        assert left_over == [], (left_over, outs)
 
 
 def killed_at_random(pb, *args, times: int = 4, longest: float = 0.4) -> None:

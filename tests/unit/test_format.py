@@ -36,9 +36,16 @@ def test_inspect_templates():
            "Ports": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}}, "Config": {"Labels": {"a.b": "x"}}}
     assert render_template("{{.NetworkSettings.IPAddress}}", rec) == "172.17.0.2"
     assert render_template("{{ .State.Running }} {{.State.Pid}} {{.Nope.X}}", rec) == "true 42 <no value>"
-    assert render_template("{{json .NetworkSettings.Ports}}", rec) == '{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}'
+    assert render_template("{{json .NetworkSettings.Ports}}", rec) == '{"80/tcp":[{"HostIp":"","HostPort":"8080"}]}'
     assert render_template('{{index .Config.Labels "a.b"}}', rec) == "x"
     import pytest
 
     with pytest.raises(ValueError, match="unsupported action"):
         render_template("{{range .Mounts}}", rec)
+
+
+def test_templates_print_lists_and_maps_as_go_does():
+    from pocketbox.cli.format import render_template
+
+    rec = {"Args": ["sleep", "1000"], "Empty": [], "Labels": {"b": "2", "a": "1"}, "None": {}}
+    assert render_template("{{.Args}} {{.Empty}} {{.Labels}} {{.None}}", rec) == "[sleep 1000] [] map[a:1 b:2] map[]"

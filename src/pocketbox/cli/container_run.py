@@ -73,7 +73,7 @@ def run(image, command, name, remove, detach, interactive, tty, attach, env, env
     from pocketbox.engine.options import RunOptions
 
     opts = RunOptions(image=image, command=list(command), entrypoint=entrypoint, env=list(env), env_files=list(env_file),
-                      workdir=workdir, user=user, hostname=hostname, name=name, remove=remove,
+                      workdir=workdir, user=user, hostname=hostname, name=name, remove=remove, detach=detach,
                       interactive=interactive, tty=tty, attach=list(attach), network=network, volumes=list(volume),
                       read_only=read_only, cap_add=list(cap_add), cap_drop=list(cap_drop), privileged=privileged,
                       security_opt=list(security_opt), memory=memory, memory_swap=memory_swap, cpus=cpus,

@@ -75,7 +75,7 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
 
 def render_template(template: str, obj) -> str:
     """The part of Go's text/template that `docker inspect -f` is used for: {{.A.B}} fields,
-    {{json .A}}, {{index .A "key"}}. Maps and lists print as JSON (Go would print map[...])."""
+    {{json .A}}, {{index .A "key"}}. Lists and maps print as Go prints them ([a b], map[k:v])."""
     import json
     import re
 
@@ -87,21 +87,29 @@ def render_template(template: str, obj) -> str:
             v = v[part]
         return v
 
-    def show(v) -> str:
+    def go(v) -> str:  # how Go's fmt prints a value: [a b], map[k:v] (sorted), <nil>
         if v is None:
-            return "<no value>"
+            return "<nil>"
         if isinstance(v, bool):
             return "true" if v else "false"
-        if isinstance(v, (dict, list)):
-            return json.dumps(v)
+        if isinstance(v, list):
+            return "[" + " ".join(go(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "map[" + " ".join(f"{k}:{go(v[k])}" for k in sorted(v)) + "]"
         return str(v)
+
+    def show(v) -> str:
+        return "<no value>" if v is None else go(v)
+
+    def as_json(v) -> str:  # Go's json.Marshal: compact
+        return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
 
     def action(m) -> str:
         words = m.group(1).split()
         if len(words) == 1 and words[0].startswith("."):
             return show(value(words[0]))
         if len(words) == 2 and words[0] == "json" and words[1].startswith("."):
-            return json.dumps(value(words[1]))
+            return as_json(value(words[1]))
         if len(words) == 3 and words[0] == "index" and words[1].startswith("."):
             container, key = value(words[1]), words[2].strip('"')
             return show(container.get(key) if isinstance(container, dict) else None)

@@ -26,7 +26,8 @@ from pocketbox.state import ensure_dir, read_json, remove_tree, write_json_atomi
 NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")  # Docker's: two characters at least
 LOST_EXIT_CODE = 255
 _HELD: set[str] = set()  # container locks this process holds (flock is per open file: no re-taking)
-STOPPED_NETWORK = {"SandboxKey": "", "IPAddress": "", "Ports": {}, "Networks": {}}  # Docker's, once stopped
+STOPPED_NETWORK = {"SandboxKey": "", "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": "", "Bridge": "",
+                   "Ports": {}, "Networks": {}}  # Docker's, once stopped
 
 
 def now() -> str:
@@ -251,6 +252,7 @@ class Containers:
             record["HostConfig"]["Devices"] = [{k: d[k] for k in ("PathOnHost", "PathInContainer", "CgroupPermissions")}
                                                for d in devices]
             record["RestartCount"] = 0
+            record["Config"]["Env"] = recorded_env(env, config.get("Env") or [])
             self.save(record)
             return record
         except BaseException:
@@ -470,13 +472,19 @@ class Containers:
         return {
             "Id": cid, "Name": "/" + name, "Created": now(),
             "Path": args[0], "Args": args[1:],
-            "State": {"Status": "created", "Running": False, "Paused": False, "OOMKilled": False, "Dead": False,
-                      "Pid": 0, "ExitCode": 0, "Error": "", "StartedAt": "0001-01-01T00:00:00Z",
+            "State": {"Status": "created", "Running": False, "Paused": False, "Restarting": False, "OOMKilled": False,
+                      "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "", "StartedAt": "0001-01-01T00:00:00Z",
                       "FinishedAt": "0001-01-01T00:00:00Z"},
+            "LogPath": str(cdir / f"{cid}-json.log"), "Driver": "overlay", "Platform": "linux", "ExecIDs": None,
+            "NetworkSettings": dict(STOPPED_NETWORK),
             "Image": image["Id"], "ImageName": o.image,
             "ImageLayers": [layer["ChainID"] for layer in image["Layers"]],
-            "Config": {"Hostname": bundle["hostname"], "User": o.user or (image.get("Config") or {}).get("User") or "", "GroupAdd": o.group_add, "Tty": o.tty, "OpenStdin": o.interactive,
-                       "AttachStdin": o.interactive, "Env": bundle["process"]["env"], "Cmd": o.command or None,
+            "Config": {"Hostname": bundle["hostname"], "Domainname": "", "Labels": {},
+                       "Volumes": (image.get("Config") or {}).get("Volumes") or None,
+                       "AttachStdout": not o.detach, "AttachStderr": not o.detach, "StdinOnce": o.interactive and not o.detach,
+                       "User": o.user or (image.get("Config") or {}).get("User") or "", "GroupAdd": o.group_add, "Tty": o.tty, "OpenStdin": o.interactive,
+                       "AttachStdin": o.interactive and not o.detach, "Env": [],
+                       "Cmd": o.command or None,
                        "Entrypoint": [o.entrypoint] if o.entrypoint else (image.get("Config") or {}).get("Entrypoint"),
                        "Image": o.image, "WorkingDir": bundle["process"]["cwd"],
                        "StopSignal": (image.get("Config") or {}).get("StopSignal")},
@@ -655,6 +663,13 @@ class Containers:
         from pocketbox.engine import images
 
         return images.find_image(self.store, name)
+
+
+def recorded_env(user_env: list[str], image_env: list[str]) -> list[str]:
+    """Config.Env as Docker records it: the user's variables, then the image's that the user did
+    not set. HOSTNAME, HOME and TERM are given to the process (runc's way), not recorded."""
+    keys = {e.partition("=")[0] for e in user_env}
+    return list(user_env) + [e for e in image_env if e.partition("=")[0] not in keys]
 
 
 def resolv_conf(network: str) -> str:

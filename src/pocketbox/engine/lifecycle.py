@@ -52,12 +52,12 @@ class Lifecycle:
         explain_fd = explain.output_fd()
         if explain_fd is not None:  # the supervisor reports its acts on our explain output until started
             env["POCKETBOX_EXPLAIN_FD"] = str(explain_fd)
-        try:
+        with self.engine.lock(cid):  # no new file in a directory `rm` is removing
+            if self.engine.load(cid) is None:  # removed (rm -f) since we looked
+                os.close(ready_r)
+                os.close(ready_w)
+                raise NotFound(f"No such container: {ref}")
             errlog = open(self.engine.dir(cid) / "shim.log", "ab")
-        except FileNotFoundError:  # removed (rm -f) since we looked
-            os.close(ready_r)
-            os.close(ready_w)
-            raise NotFound(f"No such container: {ref}") from None
         with errlog:
             subprocess.Popen([sys.executable, "-m", "pocketbox.shim", cid, str(ready_w)]
                              + (["--wait-attach"] if wait_attach else []),

@@ -26,6 +26,7 @@ class RunOptions:
     hostname: str | None = None
     name: str | None = None
     remove: bool = False
+    detach: bool = False
     interactive: bool = False
     tty: bool = False
     attach: list[str] = ()

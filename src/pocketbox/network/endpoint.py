@@ -163,7 +163,7 @@ def settings(ep: dict, path: str) -> dict:
     """NetworkSettings as Docker's inspect shows them."""
     net = {"NetworkID": ep["NetworkID"], "IPAddress": ep["IPAddress"], "IPPrefixLen": ep["IPPrefixLen"],
            "Gateway": ep["Gateway"], "MacAddress": ep["MacAddress"], "Aliases": [ep["Name"], ep["Hostname"]]}
-    return {"SandboxKey": path, "IPAddress": ep["IPAddress"], "IPPrefixLen": ep["IPPrefixLen"],
+    return {"SandboxKey": path, "Bridge": "", "IPAddress": ep["IPAddress"], "IPPrefixLen": ep["IPPrefixLen"],
             "Gateway": ep["Gateway"], "MacAddress": ep["MacAddress"], "Ports": ep["Ports"],
             "Networks": {ep["Network"]: net}}
 
