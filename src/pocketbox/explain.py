@@ -4,22 +4,44 @@ layer (registry request, layer unpack, namespace, mount, cgroup write, capabilit
 Each event is emitted by the code that performed the act, right after it succeeded, so the
 lines cannot drift from what pocketbox does. Off by default; when off, emit() returns at once.
 
-    --explain / POCKETBOX_EXPLAIN=1      one line per event on stderr
+    --explain / POCKETBOX_EXPLAIN=1      one line per event on stderr, grouped in the course's
+                                         steps, paths and IDs shortened
+    --explain=full / POCKETBOX_EXPLAIN=full   every event with its full paths and IDs
     --explain=json / POCKETBOX_EXPLAIN=json   JSON lines, for tools and tests"""
 import os
+import re
 import time
 
 _fd: int | None = None
 _json = False
+_full = False
+_last_step = _last_kind = ""
+_folded = _owner = 0
+FOLDED = ("cgroup", "cgroup-join", "mknod", "mask", "readonly")  # acts that come in runs of one rule each
+
+# The course's steps, and the kinds of event in each (text mode prints a heading when the step changes)
+STEPS = {
+    "image": ("registry", "token", "manifest", "image", "layer", "pull"),
+    "cgroups": ("cgroup", "cgroup-join", "bpf"),
+    "namespaces": ("fork", "unshare", "join", "setns", "userns", "link", "network", "sethostname"),
+    "filesystem": ("container", "mount", "copy-up", "mknod", "pivot_root", "umount", "mask", "readonly", "remount",
+                   "idmap"),
+    "security": ("capabilities", "prctl", "setuid", "seccomp"),
+    "process": ("execve", "signal", "exit"),
+    "cleanup": ("cleanup",),
+}
+STEP_OF = {kind: step for step, kinds in STEPS.items() for kind in kinds}
+WIDTH = 160  # text mode: one event a line, the system call cut to fit
+LONG_ID = re.compile(r"\b([0-9a-f]{12})[0-9a-f]{52}\b")
 
 
 def enable(mode: str = "text") -> None:
     """Turn explain on for this process and the processes it starts (through the environment)."""
-    global _fd, _json
-    _json = mode == "json"
+    global _fd, _json, _full
+    _json, _full = mode == "json", mode == "full"
     if _fd is None:
         _fd = os.dup(2)  # our own copy: the container's stderr may take fd 2 over later
-    os.environ["POCKETBOX_EXPLAIN"] = "json" if _json else "1"
+    os.environ["POCKETBOX_EXPLAIN"] = mode if mode in ("json", "full") else "1"
 
 
 def enabled() -> bool:
@@ -33,13 +55,13 @@ def output_fd() -> int | None:
 def from_environment() -> None:
     value = os.environ.get("POCKETBOX_EXPLAIN", "")
     if value and value != "0":
-        enable("json" if value == "json" else "text")
+        enable(value if value in ("json", "full") else "text")
 
 
 def enable_fd(fd: int, mode: str) -> None:
     """Write events to an fd we were handed (the supervisor gets the CLI's, see relay below)."""
-    global _fd, _json
-    _fd, _json = fd, mode == "json"
+    global _fd, _json, _full
+    _fd, _json, _full = fd, mode == "json", mode == "full"
 
 
 def disable() -> None:
@@ -51,7 +73,7 @@ def disable() -> None:
 
 
 def mode() -> str:
-    return "json" if _json else "text"
+    return "json" if _json else "full" if _full else "text"
 
 
 # The supervisor of a detached container does its acts (start, and at the end exit and clean-up)
@@ -98,7 +120,7 @@ def finish_relay(container_dir, fd: int | None) -> None:
 
 def join_relay(container_dir) -> None:
     """Supervisor side: if a CLI waits for our events, write them into its FIFO."""
-    for name in ("json", "text"):
+    for name in ("json", "text", "full"):
         try:
             fd = os.open(relay_path(container_dir, name), os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:  # no FIFO, or nobody reading it any more
@@ -117,12 +139,43 @@ def emit(kind: str, what: str, call: str = "", man: str = "", **fields) -> None:
 
         line = json.dumps({"time": time.time(), "pid": os.getpid(), "kind": kind, "what": what,
                            **({"call": call} if call else {}), **({"man": man} if man else {}), **fields})
-    else:
+    elif _full:
         line = f"[explain] {kind}: {what}" + (f"  -> {call}" if call else "") + (f"  ({man})" if man else "")
+    else:
+        line = _readable(kind, what, call, man)
+    if line is None:
+        return
     try:
         os.write(_fd, (line + "\n").encode())
     except OSError:
         pass
+
+
+def _readable(kind: str, what: str, call: str, man: str) -> str | None:
+    """The text form: a heading when the course's step changes, a run of acts of one kind folded
+    into its first and a count, the state root as $ROOT, IDs cut to 12 characters, the system
+    call shortened to one screen line. None: folded into the run before it."""
+    global _last_step, _last_kind, _folded, _owner
+    if _owner != os.getpid():  # a forked child starts its own account (its parent goes on with its own)
+        _owner, _last_step, _last_kind, _folded = os.getpid(), "", "", 0
+    if kind == _last_kind and kind in FOLDED:
+        _folded += 1
+        return None
+    lines = [f"[explain]      (and {_folded} more like it)"] if _folded else []
+    _last_kind, _folded = kind, 0
+    root = os.environ.get("POCKETBOX_ROOT") or "/var/lib/pocketbox"
+    short = lambda text: LONG_ID.sub(r"\1", text.replace(root, "$ROOT"))  # noqa: E731
+    what, call = short(what), short(call)
+    step = STEP_OF.get(kind, kind)
+    if step != _last_step:
+        lines.append(f"[explain] == {step} ==")
+    _last_step = step
+    line = f"[explain]   {what}"
+    if call:
+        room = max(40, WIDTH - len(line) - 4)
+        line += "  -> " + (call if len(call) <= room else call[:room - 3] + "...")
+    lines.append(line)
+    return "\n".join(lines)
 
 
 # What each act reported by the runtime means, in the course's words, and the call behind it.

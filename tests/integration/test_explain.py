@@ -25,7 +25,7 @@ def test_pull_explains_the_registry_conversation(pb, test_images):
     for e, layer in zip(layers, info["Layers"]):
         assert layer["Digest"][7:19] in e["what"] and os.path.isdir(e["what"].split("unpacked into ")[1].split(":")[0])
     text = pb("--explain", "pull", test_images.ref("multi")).stderr
-    assert text.startswith("[explain] registry: ")
+    assert text.startswith("[explain] == image ==\n[explain]   GET ")
 
 
 def test_run_explains_cgroups_mounts_and_exec(pb, busybox):
@@ -114,3 +114,19 @@ def test_run_detached_with_port_explains_the_network(pb, busybox):
     assert f"veth pair {name}" in cleanup and f"release the address {ip}" in cleanup and "NAT rule" in cleanup
     assert name not in links()
     pb("rm", "pub")
+
+
+def test_text_explain_is_grouped_in_the_course_steps(pb, busybox):
+    """The text form: a heading per step, runs of one rule folded with a count, the state root as
+    $ROOT, short IDs, one line per event; --explain=full keeps everything; --explain may follow
+    the command's verb."""
+    text = pb("run", "--explain", "--rm", "--network", "none", busybox, "true").stderr
+    headings = [line.split("==")[1].strip() for line in text.splitlines() if line.startswith("[explain] ==")]
+    for step in ("cgroups", "namespaces", "filesystem", "security", "process", "cleanup"):
+        assert step in headings, headings
+    assert "more like it)" in text and "$ROOT" in text and str(pb.root) not in text
+    assert not re.search(r"[0-9a-f]{64}", text)
+    assert len(text.splitlines()) < 70
+    full = pb("--explain=full", "run", "--rm", "--network", "none", busybox, "true").stderr
+    assert str(pb.root) in full and re.search(r"[0-9a-f]{64}", full) and "== " not in full
+    assert len(full.splitlines()) > len(text.splitlines())

@@ -16,11 +16,11 @@ def _take_explain(argv: list[str]) -> list[str]:
     from pocketbox import explain
 
     rest = list(argv)
-    while rest and rest[0].startswith("--explain"):
-        option = rest.pop(0)
-        if option not in ("--explain", "--explain=text", "--explain=json"):
-            raise PocketboxError(f"unknown value in {option!r}: use --explain or --explain=json", 125)
-        explain.enable("json" if option.endswith("=json") else "text")
+    while rest and (rest[0].startswith("--explain") or (len(rest) > 1 and rest[1].startswith("--explain"))):
+        option = rest.pop(0 if rest[0].startswith("--explain") else 1)  # before the command, or right after it
+        if option not in ("--explain", "--explain=text", "--explain=full", "--explain=json"):
+            raise PocketboxError(f"unknown value in {option!r}: use --explain, --explain=full or --explain=json", 125)
+        explain.enable(option.partition("=")[2] or "text")
     explain.from_environment() if not explain.enabled() else None
     return rest
 
