@@ -111,6 +111,18 @@ SCENARIOS = {
         ["inspect", "-f", "{{json .Config.Volumes}}", "insp3"],
         ["rm", "insp", "insp2", "insp3"],
     ],
+    "create and rename": [
+        ["create", "--name", "made", "--network", "none", "IMG", "echo", "hi"],
+        ["inspect", "-f", "{{.State.Status}} {{.Name}}", "made"],
+        ["rename", "made", "renamed"],
+        ["rename", "renamed", "renamed"],
+        ["rename", "nosuch", "other"],
+        ["create", "--name", "second", "--network", "none", "IMG", "true"],
+        ["rename", "renamed", "second"],
+        ["start", "-a", "renamed"],
+        ["inspect", "-f", "{{.State.Status}} {{.Name}}", "renamed"],
+        ["rm", "renamed", "second"],
+    ],
     "wait": [
         ["run", "-d", "--name", "five", "--network", "none", "IMG", "sh", "-c", "exit 5"],
         ["wait", "five"],

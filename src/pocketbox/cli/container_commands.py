@@ -51,6 +51,7 @@ def _from_spec(spec, name: str, function):
 
 
 run = _from_spec(container_run.RUN, "run", container_run.run)
+create = _from_spec(container_run.RUN, "create", container_run.create)
 exec_ = _from_spec(container_run.EXEC, "exec", container_run.exec_)
 
 
@@ -410,10 +411,24 @@ def _since(value: str) -> float:
     return t
 
 
-for command in (run, ps, rm, inspect, start, stop, restart, kill, wait, pause, unpause, attach, logs, exec_, port):
+@click.command(context_settings=CONTEXT)
+@click.argument("container")
+@click.argument("new_name")
+@needs_root
+def rename(container, new_name):
+    """Rename a container."""
+    from pocketbox.engine.containers import Containers
+
+    Containers().rename(container, new_name)
+
+
+for command in (run, create, ps, rm, inspect, start, stop, restart, kill, wait, pause, unpause, attach, logs, exec_,
+                port, rename):
     cli.add_command(command)
 cli.add_command(container)
 container.add_command(run)
+container.add_command(create)
+container.add_command(rename)
 container.add_command(ps, "ls")
 container.add_command(rm)
 container.add_command(container_inspect)

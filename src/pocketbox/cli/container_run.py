@@ -64,15 +64,14 @@ EXEC = CommandSpec("container", "command", True, [
 ])
 
 
-def run(image, command, name, remove, detach, interactive, tty, attach, env, env_file, workdir, user, group_add,
-        entrypoint, hostname, network, publish, publish_all, volume, mounts, tmpfs, volumes_from, read_only, cap_add,
-        cap_drop, privileged, userns, device, security_opt, memory, memory_swap, cpus, cpu_shares, pids_limit,
-        platform, pull, restart) -> int:
-    """Create and run a new container from an image."""
-    from pocketbox.engine.containers import Containers
+def _options(image, command, name, remove, detach, interactive, tty, attach, env, env_file, workdir, user, group_add,
+             entrypoint, hostname, network, publish, publish_all, volume, mounts, tmpfs, volumes_from, read_only,
+             cap_add, cap_drop, privileged, userns, device, security_opt, memory, memory_swap, cpus, cpu_shares,
+             pids_limit, platform, pull, restart):
+    """The engine's RunOptions from the flags of `run` (and `create`, which takes the same)."""
     from pocketbox.engine.options import RunOptions
 
-    opts = RunOptions(image=image, command=list(command), entrypoint=entrypoint, env=list(env), env_files=list(env_file),
+    return RunOptions(image=image, command=list(command), entrypoint=entrypoint, env=list(env), env_files=list(env_file),
                       workdir=workdir, user=user, hostname=hostname, name=name, remove=remove, detach=detach,
                       interactive=interactive, tty=tty, attach=list(attach), network=network, volumes=list(volume),
                       read_only=read_only, cap_add=list(cap_add), cap_drop=list(cap_drop), privileged=privileged,
@@ -81,6 +80,34 @@ def run(image, command, name, remove, detach, interactive, tty, attach, env, env
                       restart=restart, mounts=list(mounts), tmpfs=list(tmpfs), volumes_from=list(volumes_from),
                       group_add=list(group_add), publish=list(publish), publish_all=publish_all,
                       devices=list(device), userns=userns)
+
+
+def create(image, command, name, remove, detach, interactive, tty, attach, env, env_file, workdir, user, group_add,
+           entrypoint, hostname, network, publish, publish_all, volume, mounts, tmpfs, volumes_from, read_only,
+           cap_add, cap_drop, privileged, userns, device, security_opt, memory, memory_swap, cpus, cpu_shares,
+           pids_limit, platform, pull, restart) -> int:
+    """Create a new container from an image (without starting it); prints its ID."""
+    opts = _options(**locals())  # (first: locals() are the flags)
+    from pocketbox.engine.containers import Containers
+
+    containers = Containers()
+    try:
+        record = containers.create(opts, _image_for_run(containers, opts))
+    except PocketboxError as e:  # Docker's create: 125, as run's
+        e.exit_code = 125
+        raise
+    print(record["Id"])
+    return 0
+
+
+def run(image, command, name, remove, detach, interactive, tty, attach, env, env_file, workdir, user, group_add,
+        entrypoint, hostname, network, publish, publish_all, volume, mounts, tmpfs, volumes_from, read_only, cap_add,
+        cap_drop, privileged, userns, device, security_opt, memory, memory_swap, cpus, cpu_shares, pids_limit,
+        platform, pull, restart) -> int:
+    """Create and run a new container from an image."""
+    opts = _options(**locals())  # (first: locals() are the flags)
+    from pocketbox.engine.containers import Containers
+
     if tty and not sys.stdin.isatty() and interactive:
         raise PocketboxError("the input device is not a TTY", 1)
     if detach and attach:

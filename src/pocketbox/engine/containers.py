@@ -612,6 +612,29 @@ class Containers:
                     remove_tree(vols.path(m["Name"]), ignore_errors=True)
         return cid
 
+    def rename(self, ref: str, new_name: str) -> dict:
+        """rename: the new name is reserved first (taken: a conflict, nothing changed), then the
+        record says it, then the old name is freed."""
+        from pocketbox.engine.options import InvalidOption
+
+        if not NAME_RE.match(new_name.lstrip("/")):
+            raise InvalidOption(f"Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        new_name = new_name.lstrip("/")
+        record = self.find(ref)
+        old = record["Name"].lstrip("/")
+        if old == new_name:
+            raise PocketboxError("Renaming a container with the same name as its current name")
+        self._reserve_name(new_name, record["Id"])
+        try:
+            updated = self.update(record["Id"], lambda r: r.update(Name="/" + new_name))
+        finally:
+            os.close(self._name_lock)
+        if updated is None:
+            self._release_name(new_name, record["Id"])
+            raise NotFound(f"No such container: {ref}")
+        self._release_name(old, record["Id"])
+        return updated
+
     EXITS_KEPT = 300  # seconds a removed container's exit code stays readable (`wait` of a --rm container)
 
     def _keep_exit_code(self, cid: str, code: int) -> None:
