@@ -26,7 +26,7 @@ def test_times_and_tables():
     assert parse_time("2023-11-14T22:13:20Z") == 1700000000
     assert parse_time("2023-11-14T22:13:20.123456789Z") == 1700000000.123456
     assert parse_time("garbage") is None
-    assert table(["A", "LONGER"], [["xx", "y"]]) == "A    LONGER\nxx   y"
+    assert table(["A", "LONGER"], [["xx", "y"]]) == "A         LONGER\nxx        y"  # tabwriter's minimum 10
 
 
 def test_inspect_templates():
@@ -40,7 +40,9 @@ def test_inspect_templates():
     assert render_template('{{index .Config.Labels "a.b"}}', rec) == "x"
     import pytest
 
-    with pytest.raises(ValueError, match="unsupported action"):
+    from pocketbox.errors import PocketboxError
+
+    with pytest.raises(PocketboxError, match="missing {{end}}"):
         render_template("{{range .Mounts}}", rec)
 
 

@@ -1,13 +1,12 @@
 """Container commands: run, ps, rm, inspect, container prune."""
 import functools
-import json
 import sys
 import time
 
 import click
 
 from pocketbox.cli import container_run
-from pocketbox.cli.format import human_duration, parse_time, table
+from pocketbox.cli.format import created_at, human_duration, human_size, inspect_output, listing, parse_time
 from pocketbox.cli.main import CONTEXT, LazyGroup, cli, for_each, needs_root, prune_confirmed
 from pocketbox.errors import PocketboxError
 
@@ -83,52 +82,72 @@ def _command_text(record: dict, no_trunc: bool) -> str:
     return f'"{text}"'
 
 
+PS_DEFAULT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+              "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Size": "SIZE",
+              "Names": "NAMES", "Labels": "LABELS", "Label": lambda *a: "LABEL", "Mounts": "MOUNTS",
+              "Networks": "NETWORKS", "LocalVolumes": "LOCAL VOLUMES"}
+
+
 @click.command(context_settings=CONTEXT)
 @click.option("-a", "--all", "all_", is_flag=True, help="Show all containers (default shows just running).")
 @click.option("-q", "--quiet", is_flag=True, help="Only display container IDs.")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
-@click.option("-f", "--filter", "filters", multiple=True, help="Filter output (name=..., status=..., id=...).")
+@click.option("-f", "--filter", "filters", multiple=True,
+              help="Filter output: id, name (a regex), label, status, exited, ancestor, before, since, volume, "
+                   "network, health, publish, expose.")
+@click.option("--format", "fmt", help="Format with a Go template ('table {{.Names}}\\t{{.Status}}', or json).")
+@click.option("-n", "--last", type=int, default=-1, help="Show n last created containers (includes all states).")
+@click.option("-l", "--latest", is_flag=True, help="Show the latest created container (includes all states).")
+@click.option("-s", "--size", is_flag=True, help="Display total file sizes.")
 @needs_root
-def ps(all_, quiet, no_trunc, filters):
+def ps(all_, quiet, no_trunc, filters, fmt, last, latest, size):
     """List containers."""
+    from pocketbox.engine import filters as f
     from pocketbox.engine.containers import Containers
-    from pocketbox.errors import PocketboxError
 
-    records = Containers().all()
-    wanted: dict[str, list[str]] = {}
-    for f in filters:
-        key, sep, value = f.partition("=")
-        if not sep or key not in ("name", "status", "id"):
-            raise PocketboxError(f"invalid filter {f!r} (pocketbox knows name=, status=, id=)")
-        wanted.setdefault(key, []).append(value)
-    if not all_ and "status" not in wanted:
+    engine = Containers()
+    records = engine.all()
+    wanted = f.parse(filters, f.CONTAINER_KEYS)
+    if latest:
+        last = 1
+    size = size or ".Size" in (fmt or "")  # (as Docker: a template that shows sizes computes them)
+    if not all_ and last < 0 and not {"status", "exited"} & set(wanted):
         records = [r for r in records if r["State"]["Status"] in ("running", "paused", "restarting")]
-    for key, values in wanted.items():
-        if key == "name":  # Docker's: a regular expression, matched with and without the leading /
-            import re
-
-            try:
-                patterns = [re.compile(v) for v in values]
-            except re.error as e:
-                raise PocketboxError(f"invalid filter 'name={e.pattern}': {e}") from None
-            records = [r for r in records if any(p.search(r["Name"]) or p.search(r["Name"].lstrip("/"))
-                                                 for p in patterns)]
-        elif key == "status":
-            records = [r for r in records if r["State"]["Status"] in values]
-        else:
-            records = [r for r in records if any(r["Id"].startswith(v) for v in values)]
-    ident = (lambda r: r["Id"]) if no_trunc else (lambda r: r["Id"][:12])
+    records = f.containers(records, wanted, engine.find)
+    if last >= 0:
+        records = records[:last]
     if quiet:
         if records:
-            click.echo("\n".join(ident(r) for r in records))
+            click.echo("\n".join(r["Id"] if no_trunc else r["Id"][:12] for r in records))
         return
-    rows = []
-    for r in records:
-        created = parse_time(r["Created"])
-        rows.append([ident(r), r["ImageName"], _command_text(r, no_trunc),
-                     human_duration(time.time() - created) + " ago" if created else "",
-                     status_text(r["State"]), _ports_text(r), r["Name"].lstrip("/")])
-    click.echo(table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows))
+    rows = [_ps_row(engine, r, no_trunc, size) for r in records]
+    out = listing(rows, fmt, PS_DEFAULT + ("\t{{.Size}}" if size else ""), PS_HEADERS)
+    if out is not None:
+        click.echo(out)
+
+
+def _ps_row(engine, r: dict, no_trunc: bool, size: bool) -> dict:
+    """What Docker's ps templates see of a container (its formatter's fields, as strings)."""
+    from pocketbox.engine.filters import networks_of
+
+    created = parse_time(r["Created"])
+    labels = r["Config"].get("Labels") or {}
+    mounts = [m.get("Name") or m.get("Source", "") for m in r.get("Mounts", [])]
+    row = {"Command": _command_text(r, no_trunc),
+           "CreatedAt": created_at(r["Created"]),
+           "ID": r["Id"] if no_trunc else r["Id"][:12], "Image": r["ImageName"],
+           "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+           "LocalVolumes": str(sum(1 for m in r.get("Mounts", []) if m["Type"] == "volume")),
+           "Mounts": ",".join(m if no_trunc else m[:15] for m in mounts), "Names": r["Name"].lstrip("/"),
+           "Networks": ",".join(sorted(networks_of(r))), "Ports": _ports_text(r),
+           "RunningFor": human_duration(time.time() - created) + " ago" if created else "",
+           "Size": "", "State": r["State"]["Status"], "Status": status_text(r["State"]),
+           "Label": lambda key: labels.get(key, "")}
+    if size:
+        rw, virtual = engine.sizes(r)
+        row["Size"] = f"{human_size(rw)} (virtual {human_size(virtual)})"
+    return row
 
 
 def _ports_text(record: dict) -> str:
@@ -201,17 +220,9 @@ def inspect(names, kind, template):
         except PocketboxError:
             click.echo(f"pocketbox: No such object: {n}", err=True)
             failed = True
-    if template is not None:
-        from pocketbox.cli.format import render_template
-
-        try:
-            lines = [render_template(template, record) for record in out]
-        except ValueError as e:
-            raise PocketboxError(str(e)) from None
-        if lines:
-            click.echo("\n".join(lines))
-    else:
-        click.echo(json.dumps(out, indent=4))
+    text = inspect_output(out, template)
+    if text is not None:
+        click.echo(text)
     if failed:
         sys.exit(1)
 
@@ -235,10 +246,11 @@ def container_prune(force):
 
 @click.command("inspect", context_settings=CONTEXT)
 @click.argument("names", nargs=-1, required=True)
+@click.option("-f", "--format", "template", help="Format with a Go template: '{{.State.Status}}'.")
 @click.pass_context
-def container_inspect(ctx, names):
+def container_inspect(ctx, names, template):
     """Show the JSON record of one or more containers."""
-    ctx.invoke(inspect, names=names, kind="container")
+    ctx.invoke(inspect, names=names, kind="container", template=template)
 
 
 @click.command(context_settings=CONTEXT)

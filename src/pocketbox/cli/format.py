@@ -56,6 +56,12 @@ def parse_time(value: str) -> float | None:
         return None
 
 
+def created_at(timestamp: str) -> str:
+    """Go's time.Time.String() of a creation time, as Docker's CreatedAt fields print it."""
+    t = parse_time(timestamp)
+    return time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(t)) if t is not None else ""
+
+
 def ago(timestamp: str) -> str:
     t = parse_time(timestamp)
     if t is None:
@@ -64,55 +70,52 @@ def ago(timestamp: str) -> str:
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
-    """Columns padded to the widest cell plus three spaces, as Docker's tabwriter prints them."""
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)] if rows else [len(h) for h in headers]
-    lines = []
-    for row in [headers, *rows]:
-        cells = [str(c).ljust(w) for c, w in zip(row, widths)]
-        lines.append("   ".join(cells).rstrip())
-    return "\n".join(lines)
+    """Columns as Docker's tabwriter prints them (cli/gotemplate.py: tabulate)."""
+    from pocketbox.cli.gotemplate import tabulate
+
+    return tabulate(["\t".join(str(c) for c in row) for row in [headers, *rows]])
 
 
 def render_template(template: str, obj) -> str:
-    """The part of Go's text/template that `docker inspect -f` is used for: {{.A.B}} fields,
-    {{json .A}}, {{index .A "key"}}. Lists and maps print as Go prints them ([a b], map[k:v])."""
+    """`inspect -f`: a Go template run on one object (a bad template is a one-line error)."""
+    from pocketbox.cli.gotemplate import TemplateError, render
+    from pocketbox.errors import PocketboxError
+
+    try:
+        return render(template, obj)
+    except TemplateError as e:
+        raise PocketboxError(f"template: {e}") from None
+
+
+def inspect_output(records: list, template: str | None) -> str | None:
+    """What `inspect` prints: a JSON array (4-space indent), or the template once per object."""
     import json
-    import re
 
-    def value(path: str):
-        v = obj
-        for part in filter(None, path.strip().lstrip(".").split(".")) if path.strip() != "." else []:
-            if not isinstance(v, dict) or part not in v:
-                return None
-            v = v[part]
-        return v
+    if template is None:
+        return json.dumps(records, indent=4)
+    lines = [render_template(template, record) for record in records]
+    return "\n".join(lines) if lines else None
 
-    def go(v) -> str:  # how Go's fmt prints a value: [a b], map[k:v] (sorted), <nil>
-        if v is None:
-            return "<nil>"
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, list):
-            return "[" + " ".join(go(x) for x in v) + "]"
-        if isinstance(v, dict):
-            return "map[" + " ".join(f"{k}:{go(v[k])}" for k in sorted(v)) + "]"
-        return str(v)
 
-    def show(v) -> str:
-        return "<no value>" if v is None else go(v)
+def listing(rows: list[dict], fmt: str | None, default: str, headers: dict[str, str]) -> str | None:
+    """A list command's output, as Docker's --format reads it: none or "table" is the default
+    table, "table TEMPLATE" a table with a header made of `headers`, "json" one JSON object per
+    line, anything else TEMPLATE once per row. None when there is nothing to print. A row's
+    methods (.Label "k") are callables; in `headers` they are callables that return the title."""
+    from pocketbox.cli.gotemplate import tabulate
 
-    def as_json(v) -> str:  # Go's json.Marshal: compact
-        return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+    fmt = default if fmt in (None, "", "table") else fmt
+    if fmt == "json":
+        fmt = "{{json .}}"
+    is_table = fmt.startswith("table ") or fmt.startswith("table\t")
+    template = fmt[6:] if is_table else fmt
+    template = template.replace("\\t", "\t").replace("\\n", "\n")  # as typed in a shell: \t
+    lines = [render_template(template, _without_methods(row) if fmt == "{{json .}}" else row) for row in rows]
+    if is_table:
+        header = render_template(template, headers)
+        return tabulate([header] + lines)
+    return "\n".join(lines) if lines else None
 
-    def action(m) -> str:
-        words = m.group(1).split()
-        if len(words) == 1 and words[0].startswith("."):
-            return show(value(words[0]))
-        if len(words) == 2 and words[0] == "json" and words[1].startswith("."):
-            return as_json(value(words[1]))
-        if len(words) == 3 and words[0] == "index" and words[1].startswith("."):
-            container, key = value(words[1]), words[2].strip('"')
-            return show(container.get(key) if isinstance(container, dict) else None)
-        raise ValueError(f"template: unsupported action {{{{{m.group(1).strip()}}}}} "
-                         "(pocketbox knows {{.Field.Sub}}, {{json .Field}}, {{index .Field \"key\"}})")
-    return re.sub(r"\{\{\s*(.*?)\s*\}\}", action, template)
+
+def _without_methods(row: dict) -> dict:
+    return {k: v for k, v in row.items() if not callable(v)}

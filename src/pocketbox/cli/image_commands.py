@@ -1,11 +1,10 @@
 """Image commands: pull, images, inspect, rmi, prune, load, save, login, logout."""
-import json
 import os
 import sys
 
 import click
 
-from pocketbox.cli.format import ago, human_size, table
+from pocketbox.cli.format import ago, created_at, human_size, inspect_output, listing
 from pocketbox.cli.main import CONTEXT, cli, fail, image, needs_root, prune_confirmed
 
 
@@ -41,15 +40,18 @@ def pull(name, platform, quiet):
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
 @click.option("--digests", is_flag=True, help="Show digests.")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", help="Output format.")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output: reference, dangling, label, "
+                                                                   "before, since.")
+@click.option("--format", "fmt", help="Format with a Go template ('table {{.Repository}}\\t{{.ID}}', or json).")
 @needs_root
-def images(repository, all_, quiet, digests, no_trunc, fmt):
+def images(repository, all_, quiet, digests, no_trunc, filters, fmt):
     """List images."""
     from pocketbox import reference
-    from pocketbox.engine.images import list_images
+    from pocketbox.engine.images import filter_images, list_images
     from pocketbox.image.store import Store
 
-    rows = list_images(Store.open())
+    store = Store.open()
+    rows = filter_images(store, list_images(store), filters)
     if repository:
         want = reference.parse(repository, default_tag=False)
         rows = [r for r in rows if r["Repository"] == want.familiar_repository and (not want.tag or r["Tag"] == want.tag)]
@@ -61,20 +63,26 @@ def images(repository, all_, quiet, digests, no_trunc, fmt):
                 seen.append(show_id(r["Id"]))
         click.echo("\n".join(seen)) if seen else None
         return
-    if fmt == "json":
-        for r in rows:
-            click.echo(json.dumps(r))
-        return
-    headers = ["REPOSITORY", "TAG"] + (["DIGEST"] if digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
-    body = [[r["Repository"], r["Tag"]] + ([r["Digest"]] if digests else [])
-            + [show_id(r["Id"]), ago(r["Created"]), human_size(r["Size"])] for r in rows]
-    click.echo(table(headers, body))
+    default = ("table {{.Repository}}\t{{.Tag}}\t" + ("{{.Digest}}\t" if digests else "")
+               + "{{.ID}}\t{{.CreatedSince}}\t{{.Size}}")
+    out = listing([{"Containers": "N/A", "CreatedAt": created_at(r["Created"]), "CreatedSince": ago(r["Created"]),
+                    "Digest": r["Digest"], "ID": show_id(r["Id"]), "Repository": r["Repository"],
+                    "SharedSize": "N/A", "Size": human_size(r["Size"]), "Tag": r["Tag"], "UniqueSize": "N/A",
+                    "VirtualSize": human_size(r["Size"])} for r in rows], fmt, default, IMAGE_HEADERS)
+    if out is not None:
+        click.echo(out)
+
+
+IMAGE_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "ID": "IMAGE ID",
+                 "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE", "Containers": "CONTAINERS",
+                 "VirtualSize": "VIRTUAL SIZE", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE"}
 
 
 @click.command("inspect", context_settings=CONTEXT)
 @click.argument("names", nargs=-1, required=True)
+@click.option("-f", "--format", "template", help="Format with a Go template: '{{.Config.Cmd}}'.")
 @needs_root
-def image_inspect(names):
+def image_inspect(names, template):
     """Show the JSON record of one or more images (config, layers, where they are stored)."""
     from pocketbox.engine.images import find_image, inspect_image
     from pocketbox.errors import PocketboxError
@@ -87,7 +95,9 @@ def image_inspect(names):
             out.append(inspect_image(store, find_image(store, n)))
         except PocketboxError as e:
             errors.append(str(e))
-    click.echo(json.dumps(out, indent=4))
+    text = inspect_output(out, template)
+    if text is not None:
+        click.echo(text)
     if errors:
         for e in errors:
             click.echo(f"pocketbox: {e}", err=True)

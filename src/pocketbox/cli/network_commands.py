@@ -1,5 +1,4 @@
 """network create/ls/inspect/rm/prune."""
-import json
 import sys
 
 import click
@@ -34,25 +33,48 @@ def create(name, driver, subnet, gateway, internal, label):
 @network.command("ls", context_settings=CONTEXT)
 @click.option("-q", "--quiet", is_flag=True, help="Only display network IDs.")
 @click.option("--no-trunc", is_flag=True, help="Do not truncate the output.")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output: name, id, label, driver.")
+@click.option("--format", "fmt", help="Format with a Go template ('table {{.Name}}\\t{{.Driver}}', or json).")
 @needs_root
-def ls(quiet, no_trunc):
+def ls(quiet, no_trunc, filters, fmt):
     """List networks."""
-    from pocketbox.cli.format import table
+    from pocketbox.cli.format import created_at, listing
+    from pocketbox.engine import filters as f
     from pocketbox.network.networks import Networks
 
     nets = Networks().all()
+    for key, values in f.parse(filters, ("name", "id", "label", "driver")).items():
+        if key == "label":
+            nets = [n for n in nets if f.label_matches(n.get("Labels") or {}, values)]
+        else:
+            field = {"name": "Name", "id": "Id", "driver": "Driver"}[key]
+            nets = [n for n in nets if any(v in n[field] for v in values)]
     ident = (lambda n: n["Id"]) if no_trunc else (lambda n: n["Id"][:12])
     if quiet:
-        click.echo("\n".join(ident(n) for n in nets))
+        if nets:
+            click.echo("\n".join(ident(n) for n in nets))
         return
-    click.echo(table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], [[ident(n), n["Name"], n["Driver"], n["Scope"]]
-                                                               for n in nets]))
+    out = listing([{"CreatedAt": created_at(n.get("Created", "")), "Driver": n["Driver"], "ID": ident(n),
+                    "IPv6": "true" if n.get("EnableIPv6") else "false",
+                    "Internal": "true" if n.get("Internal") else "false",
+                    "Labels": ",".join(f"{k}={v}" for k, v in sorted((n.get("Labels") or {}).items())),
+                    "Name": n["Name"], "Scope": n["Scope"],
+                    "Label": (lambda labels: lambda key: labels.get(key, ""))(n.get("Labels") or {})}
+                   for n in nets], fmt, "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}", NETWORK_HEADERS)
+    if out is not None:
+        click.echo(out)
+
+
+NETWORK_HEADERS = {"CreatedAt": "CREATED AT", "Driver": "DRIVER", "ID": "NETWORK ID", "IPv6": "IPV6",
+                   "Internal": "INTERNAL", "Labels": "LABELS", "Name": "NAME", "Scope": "SCOPE",
+                   "Label": lambda *a: "LABEL"}
 
 
 @network.command(context_settings=CONTEXT)
 @click.argument("names", nargs=-1, required=True)
+@click.option("-f", "--format", "template", help="Format with a Go template: '{{.IPAM.Config}}'.")
 @needs_root
-def inspect(names):
+def inspect(names, template):
     """Show the JSON record of one or more networks, with their containers."""
     from pocketbox.network.networks import Networks
 
@@ -69,7 +91,11 @@ def inspect(names):
                                    "IPv4Address": f"{e['IPAddress']}/{e['IPPrefixLen']}"}
                              for cid, e in endpoints.items() if e["NetworkID"] == net["Id"]}
         out.append(net)
-    click.echo(json.dumps(out, indent=4))
+    from pocketbox.cli.format import inspect_output
+
+    text = inspect_output(out, template)
+    if text is not None:
+        click.echo(text)
     if failed:
         sys.exit(1)
 

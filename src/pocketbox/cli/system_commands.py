@@ -1,5 +1,4 @@
 """info, version, system df, system prune."""
-import json
 
 import click
 
@@ -8,15 +7,17 @@ from pocketbox.cli.main import CONTEXT, cli, needs_root, prune_confirmed
 
 
 @cli.command(context_settings=CONTEXT)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
+@click.option("-f", "--format", "fmt", help="Format with a Go template ('{{.NCPU}}'), or json.")
 @needs_root
 def info(fmt):
     """Display system-wide information: containers, images, storage, cgroups, kernel, security."""
     from pocketbox.engine.system import info as collect
 
     data = collect()
-    if fmt == "json":
-        click.echo(json.dumps(data, indent=2))
+    if fmt:
+        from pocketbox.cli.format import render_template
+
+        click.echo(render_template("{{json .}}" if fmt == "json" else fmt, data))
         return
     lines = [
         f"Containers: {data['Containers']}",
@@ -49,14 +50,16 @@ def info(fmt):
 
 
 @cli.command(context_settings=CONTEXT)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
+@click.option("-f", "--format", "fmt", help="Format with a Go template ('{{.Client.Version}}'), or json.")
 def version(fmt):
     """Show the pocketbox version information (client and runtime)."""
     from pocketbox.engine.system import version as collect
 
     data = collect()
-    if fmt == "json":
-        click.echo(json.dumps(data, indent=2))
+    if fmt:
+        from pocketbox.cli.format import render_template
+
+        click.echo(render_template("{{json .}}" if fmt == "json" else fmt, data))
         return
     c, r = data["Client"], data["Runtime"]
     click.echo(f"Client:\n Version:       {c['Version']}\n Python:        {c['Python']}\n"

@@ -1,10 +1,9 @@
 """volume create/ls/inspect/rm/prune."""
-import json
 import sys
 
 import click
 
-from pocketbox.cli.format import human_size, table
+from pocketbox.cli.format import human_size, inspect_output, listing
 from pocketbox.cli.main import CONTEXT, cli, for_each, needs_root, prune_confirmed
 from pocketbox.errors import PocketboxError
 
@@ -38,8 +37,9 @@ def create(name, label):
 @volume.command("ls", context_settings=CONTEXT)
 @click.option("-q", "--quiet", is_flag=True, help="Only display volume names.")
 @click.option("-f", "--filter", "filters", multiple=True, help="name=..., label=key[=value], dangling=true|false.")
+@click.option("--format", "fmt", help="Format with a Go template ('table {{.Name}}\\t{{.Mountpoint}}', or json).")
 @needs_root
-def ls(quiet, filters):
+def ls(quiet, filters, fmt):
     """List volumes."""
     from pocketbox.engine.containers import Containers
     from pocketbox.engine.volumes import Volumes
@@ -62,13 +62,23 @@ def ls(quiet, filters):
         if rows:
             click.echo("\n".join(v["Name"] for v in rows))
         return
-    click.echo(table(["DRIVER", "VOLUME NAME"], [[v["Driver"], v["Name"]] for v in rows]))
+    out = listing([{"Driver": v["Driver"], "Labels": ",".join(f"{k}={x}" for k, x in sorted(v["Labels"].items())),
+                    "Links": "N/A", "Mountpoint": v["Mountpoint"], "Name": v["Name"], "Scope": v.get("Scope", "local"),
+                    "Size": "N/A", "Label": (lambda labels: lambda key: labels.get(key, ""))(v["Labels"])}
+                   for v in rows], fmt, "table {{.Driver}}\t{{.Name}}", VOLUME_HEADERS)
+    if out is not None:
+        click.echo(out)
+
+
+VOLUME_HEADERS = {"Driver": "DRIVER", "Labels": "LABELS", "Links": "LINKS", "Mountpoint": "MOUNTPOINT",
+                  "Name": "VOLUME NAME", "Scope": "SCOPE", "Size": "SIZE", "Label": lambda *a: "LABEL"}
 
 
 @volume.command(context_settings=CONTEXT)
 @click.argument("names", nargs=-1, required=True)
+@click.option("-f", "--format", "template", help="Format with a Go template: '{{.Mountpoint}}'.")
 @needs_root
-def inspect(names):
+def inspect(names, template):
     """Show the JSON record of one or more volumes."""
     from pocketbox.engine.volumes import Volumes
 
@@ -79,7 +89,9 @@ def inspect(names):
         except PocketboxError as e:
             click.echo(f"pocketbox: {e}", err=True)
             failed = True
-    click.echo(json.dumps(out, indent=4))
+    text = inspect_output(out, template)
+    if text is not None:
+        click.echo(text)
     if failed:
         sys.exit(1)
 

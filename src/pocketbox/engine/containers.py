@@ -682,6 +682,22 @@ class Containers:
                 removed.append(self.remove(rec["Id"]))
         return removed
 
+    def sizes(self, record: dict) -> tuple[int, int]:
+        """`ps -s`: the bytes of the container's writable layer, and those plus its image's
+        (Docker's SizeRw and SizeRootFs). Hard links are counted once; nothing is followed."""
+        seen, rw = set(), 0
+        for top, dirs, files in os.walk(self.dir(record["Id"]) / "upper"):
+            for name in files + [d for d in dirs if os.path.islink(os.path.join(top, d))]:
+                try:
+                    st = os.lstat(os.path.join(top, name))
+                except OSError:
+                    continue
+                if (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    rw += st.st_size
+        image = self.store.image(record["Image"]) or {}
+        return rw, rw + int(image.get("Size", 0))
+
     def image_for(self, name: str) -> dict:
         from pocketbox.engine import images
 

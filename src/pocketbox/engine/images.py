@@ -3,7 +3,7 @@
 Names live in repositories.json ("docker.io/library/debian:latest" -> image ID); an image that
 loses its last name is "dangling" (<none>:<none>), as in Docker."""
 from pocketbox import reference
-from pocketbox.errors import Conflict, NotFound
+from pocketbox.errors import Conflict, NotFound, PocketboxError
 from pocketbox.image.store import Store
 from pocketbox.state import read_json, remove_tree
 
@@ -83,6 +83,31 @@ def list_images(store: Store) -> list[dict]:
             rows.append({"Repository": repo, "Tag": tag, "Digest": digest, "Id": r["Id"],
                          "Created": r.get("Created", ""), "Size": r.get("Size", 0)})
     rows.sort(key=lambda row: (row["Created"], row["Repository"], row["Tag"]), reverse=True)
+    return rows
+
+
+def filter_images(store: Store, rows: list[dict], items) -> list[dict]:
+    """`images -f`: reference (a glob on name:tag), dangling, label, before, since (Docker's keys)."""
+    import fnmatch
+
+    from pocketbox.engine import filters
+
+    wanted = filters.parse(items, ("reference", "dangling", "label", "before", "since"))
+    for key, values in wanted.items():
+        if key == "reference":
+            rows = [r for r in rows if any(fnmatch.fnmatchcase(f"{r['Repository']}:{r['Tag']}", v if ":" in v else
+                                                               v + ":*") for v in values)]
+        elif key == "dangling":
+            if any(v not in ("true", "false", "1", "0") for v in values):
+                raise PocketboxError(f"Invalid filter 'dangling={values[0]}'")
+            dangling = values[-1] in ("true", "1")
+            rows = [r for r in rows if (r["Repository"] == "<none>") == dangling]
+        elif key == "label":
+            rows = [r for r in rows if filters.label_matches(
+                ((store.image(r["Id"]) or {}).get("Config") or {}).get("Labels") or {}, values)]
+        else:
+            edge = [find_image(store, v).get("Created", "") for v in values]
+            rows = [r for r in rows if (r["Created"] < min(edge) if key == "before" else r["Created"] > max(edge))]
     return rows
 
 
