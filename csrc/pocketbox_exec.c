@@ -13,6 +13,9 @@
  * SIGXFSZ) stay ignored across execve, and a blocked mask is inherited; both are reset here.
  *
  * argv: MAGIC ERRFD PATH ARG0 ARG1 ...   (envp is the container's environment)
+ * With ERRFD written "init:N" (run --init) it stays as the container's PID 1, a small init in the
+ * manner of tini: the command runs as its child; every signal sent to PID 1 is passed on to it,
+ * every orphan that ends up here is reaped, and when the command ends PID 1 exits with its status.
  * On success the command replaces us and ERRFD (close-on-exec) closes. On failure we write
  * {"errno": N} to ERRFD and exit 127 (ENOENT) or 126: the runtime turns it into Docker's message.
  *
@@ -26,6 +29,11 @@
 #define NR_fcntl 72
 #define NR_execve 59
 #define NR_exit_group 231
+#define NR_clone 56
+#define NR_close 3
+#define NR_kill 62
+#define NR_wait4 61
+#define NR_rt_sigtimedwait 128
 #elif defined(__aarch64__)
 #define NR_write 64
 #define NR_rt_sigaction 134
@@ -33,6 +41,11 @@
 #define NR_fcntl 25
 #define NR_execve 221
 #define NR_exit_group 94
+#define NR_clone 220
+#define NR_close 57
+#define NR_kill 129
+#define NR_wait4 260
+#define NR_rt_sigtimedwait 137
 #else
 #error "pocketbox-exec supports x86_64 and aarch64"
 #endif
@@ -45,6 +58,8 @@
 #define SIGSTOP 19
 #define NSIG 64
 #define ENOENT 2
+#define SIGCHLD 17
+#define WNOHANG 1
 
 static long sys6(long n, long a, long b, long c, long d)
 {
@@ -119,6 +134,31 @@ __attribute__((noreturn)) static void finish(long err_fd, long err)
     __builtin_unreachable();
 }
 
+/* PID 1 of a container run with --init: forward signals to `child`, reap every child, and exit
+ * as the command did (128+N if a signal ended it). All signals stay blocked: taken one at a time. */
+__attribute__((noreturn)) static void init_loop(long child)
+{
+    unsigned long all = ~0UL;
+    long info[16];
+    for (;;) {
+        long sig = sys6(NR_rt_sigtimedwait, (long)&all, (long)info, 0, 8);
+        if (sig <= 0)
+            continue;
+        if (sig != SIGCHLD) {
+            sys6(NR_kill, child, sig, 0, 0);
+            continue;
+        }
+        for (;;) {
+            int status = 0;
+            long pid = sys6(NR_wait4, -1, (long)&status, WNOHANG, 0);
+            if (pid <= 0)
+                break;
+            if (pid == child)
+                sys6(NR_exit_group, (status & 0x7f) ? 128 + (status & 0x7f) : (status >> 8) & 0xff, 0, 0, 0);
+        }
+    }
+}
+
 __attribute__((noreturn, used)) void pocketbox_exec_main(long *sp)
 {
     long argc = sp[0];
@@ -128,12 +168,25 @@ __attribute__((noreturn, used)) void pocketbox_exec_main(long *sp)
         out(2, "pocketbox-exec: this is pocketbox's last step before a container's command; it runs nothing by itself\n");
         sys6(NR_exit_group, 126, 0, 0, 0);
     }
-    long err_fd = parse_fd(argv[1]);
+    const char *fd_text = argv[1];
+    int as_init = fd_text[0] == 'i' && fd_text[1] == 'n' && fd_text[2] == 'i' && fd_text[3] == 't' && fd_text[4] == ':';
+    long err_fd = parse_fd(as_init ? fd_text + 5 : fd_text);
     struct kernel_sigaction dfl = {0, 0, 0, 0};
     for (long sig = 1; sig <= NSIG; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
             sys6(NR_rt_sigaction, sig, (long)&dfl, 0, 8);
-    unsigned long empty = 0;
+    unsigned long empty = 0, all = ~0UL;
+    if (as_init) {
+        sys6(NR_rt_sigprocmask, SIG_SETMASK, (long)&all, 0, 8);  /* nothing is lost before the loop */
+        long child = sys6(NR_clone, SIGCHLD, 0, 0, 0);
+        if (child < 0)
+            finish(err_fd, -child);
+        if (child > 0) {
+            if (err_fd >= 0)
+                sys6(NR_close, err_fd, 0, 0, 0);  /* the command's exec closes the runtime's last copy */
+            init_loop(child);
+        }
+    }
     sys6(NR_rt_sigprocmask, SIG_SETMASK, (long)&empty, 0, 8);
     if (err_fd >= 0)
         sys6(NR_fcntl, err_fd, F_SETFD, FD_CLOEXEC, 0);

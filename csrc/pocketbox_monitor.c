@@ -6,7 +6,9 @@
  *   --out FD --err FD  the container's stdout/stderr pipes (or --out the pty master, --tty)
  *   --in FD          where attached clients' stdin goes (-1: nowhere)
  *   --listen FD      the attach socket (Docker's multiplexed frames, see streams_mux.py)
- *   --log PATH       the json-file log
+ *   --log PATH       the json-file log ("-": none, --log-driver none)
+ *   --log-max-size N --log-max-file M   rotate it as Docker's json-file does: past N bytes,
+ *                    PATH becomes PATH.1 (PATH.1 becomes PATH.2, ...), M files kept in all
  *   --client FD      an attach client already connected (repeatable)
  *   -- ARGV...       what to exec when the container has exited (the Python side, which records
  *                    the exit, removes the cgroup and applies the restart policy); the wait status
@@ -45,6 +47,9 @@ enum { F_STDIN = 0, F_STDOUT = 1, F_STDERR = 2, F_EXIT = 3, F_RESIZE = 4, F_STDI
 struct queue { unsigned char *data; size_t len, cap; };
 
 static int log_fd = -1, in_fd = -1, is_tty = 0, stdin_eof = 0;
+static const char *log_path = NULL;
+static long long log_max_size = 0, log_size = 0;
+static int log_max_file = 1;
 static int clients[MAX_CLIENTS];
 static unsigned char *cbuf[MAX_CLIENTS];
 static size_t clen[MAX_CLIENTS];
@@ -135,6 +140,22 @@ static size_t incomplete_tail(const char *buf, size_t len)
     return 0;
 }
 
+/* --log-opt max-size/max-file: PATH.(M-2) -> PATH.(M-1), ..., PATH -> PATH.1, a new PATH (with
+ * max-file 1 the one file is emptied). A rename that fails leaves the older file in place. */
+static void rotate_log(void)
+{
+    char from[4096], to[4096];
+    close(log_fd);
+    for (int i = log_max_file - 1; i >= 1; i--) {
+        if (i == 1) snprintf(from, sizeof from, "%s", log_path);
+        else snprintf(from, sizeof from, "%s.%d", log_path, i - 1);
+        snprintf(to, sizeof to, "%s.%d", log_path, i);
+        rename(from, to);
+    }
+    log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC | O_CLOEXEC, 0640);
+    log_size = 0;
+}
+
 /* One json-file log line: {"log":"...","stream":"stdout","time":"RFC3339Nano"} */
 static void log_line(int stream, const char *s, size_t len)
 {
@@ -161,7 +182,10 @@ static void log_line(int stream, const char *s, size_t len)
     o += (size_t)sprintf(out + o, "\",\"stream\":\"%s\",\"time\":\"", stream == 1 ? "stdout" : "stderr");
     o += strftime(out + o, 32, "%Y-%m-%dT%H:%M:%S", &tm);
     o += (size_t)sprintf(out + o, ".%09ldZ\"}\n", ts.tv_nsec);
+    if (log_fd < 0) return;
+    if (log_max_size > 0 && log_size > 0 && log_size + (long long)o > log_max_size) rotate_log();
     write_all(log_fd, out, o);
+    log_size += (long long)o;
 }
 
 /* Complete lines go to the log; a partial line waits (or is cut when too long, between two
@@ -278,7 +302,6 @@ int main(int argc, char **argv)
     pid_t pid = 0;
     int out_fd = -1, err_fd = -1, listen_fd = -1, then = 0;
     for (int i = 0; i < MAX_CLIENTS; i++) clients[i] = -1;
-    const char *log_path = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--")) { then = i + 1; break; }
         if (i + 1 >= argc) break;
@@ -288,6 +311,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--in")) in_fd = arg_int(argv[++i]);
         else if (!strcmp(argv[i], "--listen")) listen_fd = arg_int(argv[++i]);
         else if (!strcmp(argv[i], "--log")) log_path = argv[++i];
+        else if (!strcmp(argv[i], "--log-max-size")) log_max_size = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--log-max-file")) log_max_file = arg_int(argv[++i]);
         else if (!strcmp(argv[i], "--tty")) is_tty = arg_int(argv[++i]);
         else if (!strcmp(argv[i], "--client")) add_client(arg_int(argv[++i]));  /* accepted by the Python side */
     }
@@ -295,8 +320,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "pocketbox-monitor: bad arguments\n");
         return 125;
     }
-    log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-
+    if (strcmp(log_path, "-")) {
+        log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        if (log_fd >= 0) log_size = lseek(log_fd, 0, SEEK_END);
+    }
+    if (log_max_file < 1) log_max_file = 1;
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGCHLD);

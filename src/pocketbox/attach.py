@@ -31,7 +31,26 @@ def _winsize(fd: int) -> bytes | None:
         return None
 
 
-def stream(sock: socket.socket, tty: bool, send_stdin: bool) -> int:
+def parse_detach_keys(text: str | None) -> bytes:
+    """--detach-keys: Docker's notation, a comma-separated list of ctrl-<x> (x: a-z @ [ \\ ] ^ _)
+    and single characters: "ctrl-p,ctrl-q" (the default), "ctrl-a,x"."""
+    if not text:
+        return DETACH_KEYS
+    out = bytearray()
+    for key in text.split(","):
+        low = key.lower()
+        if len(key) == 1:
+            out.append(ord(key))
+        elif low.startswith("ctrl-") and len(key) == 6 and ("a" <= low[5] <= "z" or low[5] in "@[\\]^_"):
+            out.append((ord(low[5].upper()) if low[5].isalpha() else ord(low[5])) & 0x1f)
+        else:
+            from pocketbox.errors import PocketboxError
+
+            raise PocketboxError(f"Invalid detach keys ({text}) provided")
+    return bytes(out)
+
+
+def stream(sock: socket.socket, tty: bool, send_stdin: bool, detach_keys: bytes = DETACH_KEYS) -> int:
     """Relay until the container exits (returns its code) or the user detaches (returns DETACHED)."""
     stdin, stdout, stderr = sys.stdin.fileno(), sys.stdout.fileno(), sys.stderr.fileno()
     raw = tty and send_stdin and os.isatty(stdin)
@@ -39,11 +58,12 @@ def stream(sock: socket.socket, tty: bool, send_stdin: bool) -> int:
         from pocketbox.runtime.tty import raw_terminal
 
         with raw_terminal(stdin, lambda: _send_resize(sock, stdin)):
-            return _relay(sock, tty, send_stdin, stdin, stdout, stderr)
-    return _relay(sock, tty, send_stdin, stdin, stdout, stderr)
+            return _relay(sock, tty, send_stdin, stdin, stdout, stderr, detach_keys)
+    return _relay(sock, tty, send_stdin, stdin, stdout, stderr, detach_keys)
 
 
-def _relay(sock: socket.socket, tty: bool, send_stdin: bool, stdin: int, stdout: int, stderr: int) -> int:
+def _relay(sock: socket.socket, tty: bool, send_stdin: bool, stdin: int, stdout: int, stderr: int,
+           keys: bytes) -> int:
     reader = mux.FrameReader()
     watch = [sock] + ([stdin] if send_stdin else [])
     pending = b""
@@ -70,13 +90,14 @@ def _relay(sock: socket.socket, tty: bool, send_stdin: bool, stdin: int, stdout:
                 if tty:
                     data = pending + data
                     pending = b""
-                    if DETACH_KEYS in data:
-                        before = data[:data.index(DETACH_KEYS)]
+                    if keys in data:
+                        before = data[:data.index(keys)]
                         if before:
                             sock.sendall(mux.frame(mux.STDIN, before))
                         return DETACHED
-                    if data.endswith(DETACH_KEYS[:1]):
-                        data, pending = data[:-1], data[-1:]
+                    held = next((n for n in range(len(keys) - 1, 0, -1) if data.endswith(keys[:n])), 0)
+                    if held:  # maybe the start of the sequence: wait for what follows
+                        data, pending = data[:-held], data[-held:]
                 if data:
                     sock.sendall(mux.frame(mux.STDIN, data))
     finally:

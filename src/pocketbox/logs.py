@@ -14,13 +14,50 @@ def timestamp() -> str:
 MAX_LINE = 16 * 1024  # Docker's json-file splits longer lines into entries of this size
 
 
+def rotation(config: dict) -> tuple[int, int]:
+    """(max-size in bytes, 0 for none; max-file) of a json-file LogConfig."""
+    from pocketbox.engine.options import parse_bytes
+
+    options = config.get("Config") or {}
+    size = options.get("max-size")
+    max_size = parse_bytes(size, "max-size") if size and size != "-1" else 0
+    return max_size, int(options.get("max-file") or 1)
+
+
 class LogWriter:
     """Appends complete lines per stream; a partial line waits for its end (or for close).
     Invalid UTF-8 is replaced (U+FFFD): every line of the file is valid JSON."""
 
-    def __init__(self, path: str):
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+    def __init__(self, path: str, max_size: int = 0, max_file: int = 1, enabled: bool = True):
+        self.path, self.max_size, self.max_file, self.enabled = path, max_size, max(max_file, 1), enabled
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640) if enabled else -1
+        self.size = os.lseek(self.fd, 0, os.SEEK_END) if enabled else 0
         self.partial = {"stdout": b"", "stderr": b""}
+
+    @classmethod
+    def for_record(cls, record: dict, path: str) -> "LogWriter":
+        config = record["HostConfig"].get("LogConfig") or {}
+        max_size, max_file = rotation(config)
+        return cls(path, max_size, max_file, enabled=config.get("Type") != "none")
+
+    def _append(self, data: bytes) -> None:
+        """Write, rotating first as json-file's max-size/max-file say (pocketbox-monitor's rule)."""
+        if not self.enabled:
+            return
+        if self.max_size and self.size and self.size + len(data) > self.max_size:
+            os.close(self.fd)
+            for i in range(self.max_file - 1, 0, -1):
+                try:
+                    os.rename(self.path if i == 1 else f"{self.path}.{i - 1}", f"{self.path}.{i}")
+                except OSError:
+                    pass
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC | os.O_CLOEXEC, 0o640)
+            self.size = 0
+        try:
+            os.write(self.fd, data)
+            self.size += len(data)
+        except OSError:  # a full disk loses log lines, never the container
+            pass
 
     def write(self, stream: str, data: bytes) -> None:
         data = self.partial[stream] + data
@@ -33,12 +70,8 @@ class LogWriter:
             pieces.append(rest[:cut])
             rest = rest[cut:]
         self.partial[stream] = rest
-        out = "".join(self._entry(stream, piece) for piece in pieces)
-        if out:
-            try:
-                os.write(self.fd, out.encode())
-            except OSError:  # a full disk loses log lines, never the container
-                pass
+        for piece in pieces:
+            self._append(self._entry(stream, piece).encode())
 
     def _entry(self, stream: str, data: bytes) -> str:
         return json.dumps({"log": data.decode("utf-8", "replace"), "stream": stream, "time": timestamp()}) + "\n"
@@ -46,11 +79,9 @@ class LogWriter:
     def close(self) -> None:
         for stream, rest in self.partial.items():
             if rest:
-                try:
-                    os.write(self.fd, self._entry(stream, rest).encode())
-                except OSError:
-                    pass
-        os.close(self.fd)
+                self._append(self._entry(stream, rest).encode())
+        if self.fd >= 0:
+            os.close(self.fd)
 
 
 def tee(pipes: dict[int, tuple[int | None, str]], log: LogWriter) -> None:
@@ -86,6 +117,8 @@ def read_entries(path: str, offset: int = 0) -> tuple[list[dict], int]:
     """Entries from `offset` on (complete lines only); returns them and the new offset."""
     try:
         with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size < offset:  # rotated since (max-size): the new file from its start
+                offset = 0
             f.seek(offset)
             data = f.read()
     except FileNotFoundError:
@@ -98,6 +131,17 @@ def read_entries(path: str, offset: int = 0) -> tuple[list[dict], int]:
             if entry is not None:
                 entries.append(entry)
     return entries, offset + end
+
+
+def read_all(path: str) -> tuple[list[dict], int]:
+    """Every entry, from the oldest rotated file (PATH.N ... PATH.1) to PATH; the offset in PATH."""
+    entries = []
+    rotated = sorted((int(n.rsplit(".", 1)[1]) for n in os.listdir(os.path.dirname(path) or ".")
+                      if n.startswith(os.path.basename(path) + ".") and n.rsplit(".", 1)[1].isdigit()), reverse=True)
+    for n in rotated:
+        entries += read_entries(f"{path}.{n}")[0]
+    more, offset = read_entries(path)
+    return entries + more, offset
 
 
 def _entry_of(line: bytes) -> dict | None:

@@ -31,6 +31,17 @@ def short_path(dir_fd: int, name: str) -> str:
 MONITOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pocketbox-monitor")
 
 
+def log_arguments(record: dict, path: str) -> list[str]:
+    """pocketbox-monitor's log options from HostConfig.LogConfig (json-file's max-size/max-file, or none)."""
+    from pocketbox.logs import rotation
+
+    config = record["HostConfig"].get("LogConfig") or {}
+    if config.get("Type") == "none":
+        return ["--log", "-"]
+    max_size, max_file = rotation(config)
+    return ["--log", path, "--log-max-size", str(max_size), "--log-max-file", str(max_file)]
+
+
 class Supervisor:
     def __init__(self, cid: str, wait_attach: bool, listen_fd: int | None = None):
         from pocketbox.engine.containers import Containers
@@ -118,7 +129,16 @@ class Supervisor:
                 ExitCode=0, Error="", OOMKilled=False, ShimPid=os.getpid(),
                 ShimStartTime=process_start_time(os.getpid()), StopRequested=stopped_meanwhile, Restarting=False)
             r["NetworkSettings"] = network
-        self.engine.update(self.cid, running)
+            if health.active(r["Config"].get("Healthcheck")):
+                r["State"]["Health"] = {"Status": "starting", "FailingStreak": 0, "Log": []}
+        from pocketbox.engine import health
+
+        self.record = self.engine.update(self.cid, running) or self.record
+        from pocketbox import events
+
+        events.container("start", self.record)
+        if health.active(self.record["Config"].get("Healthcheck")):
+            health.spawn(self.cid)
         if stopped_meanwhile:
             self.container.cgroup.kill_all()  # the monitor records the exit; the policy ends there
         os.write(ready_fd, b"started\n")
@@ -146,7 +166,7 @@ class Supervisor:
             os.set_inheritable(fd, True)
         argv = [MONITOR, "--pid", str(self.container.pid), "--out", str(fds["--out"]), "--err", str(fds["--err"]),
                 "--in", str(stdin), "--listen", str(self.server.fileno()), "--tty", "1" if self.tty else "0",
-                "--log", os.path.join(self.dir, f"{self.cid}-json.log"),
+                *log_arguments(self.record, os.path.join(self.dir, f"{self.cid}-json.log")),
                 *[arg for fd in clients for arg in ("--client", str(fd))],
                 "--", sys.executable, "-m", "pocketbox.shim", "--finish", self.cid]
         os.execv(MONITOR, argv)
@@ -184,6 +204,9 @@ class Supervisor:
             Status="exited", Running=False, Paused=False, Pid=0, ExitCode=code, OOMKilled=oom, FinishedAt=now())
             or r.update(NetworkSettings=STOPPED_NETWORK))
         self._send_all(mux.frame(mux.EXIT, str(code).encode()))
+        from pocketbox import events
+
+        events.container("die", self.record or {"Id": self.cid}, exitCode=code)
         return code
 
     def restart_wanted(self, code: int) -> bool:

@@ -6,7 +6,7 @@ import time
 import click
 
 from pocketbox.cli import container_run
-from pocketbox.cli.format import created_at, human_duration, human_size, inspect_output, listing, parse_time
+from pocketbox.cli.format import created_at, human_duration, human_size, inspect_output, listing, moment, parse_time
 from pocketbox.cli.main import CONTEXT, LazyGroup, cli, for_each, needs_root, prune_confirmed
 from pocketbox.errors import PocketboxError
 
@@ -59,7 +59,9 @@ def status_text(state: dict) -> str:
     status = state["Status"]
     if status == "running":
         started = parse_time(state.get("StartedAt", ""))
-        return "Up " + human_duration(time.time() - started) if started else "Up"
+        health = (state.get("Health") or {}).get("Status")
+        shown = {"starting": " (health: starting)", "healthy": " (healthy)", "unhealthy": " (unhealthy)"}
+        return ("Up " + human_duration(time.time() - started) if started else "Up") + shown.get(health, "")
     if status == "paused":
         started = parse_time(state.get("StartedAt", ""))
         return f"Up {human_duration(time.time() - started)} (Paused)" if started else "Up (Paused)"
@@ -377,13 +379,15 @@ def attach(container, no_stdin):
 def logs(container, follow, tail, timestamps, since):
     """Fetch the logs of a container (stdout and stderr kept apart)."""
     from pocketbox.engine.lifecycle import Lifecycle
-    from pocketbox.logs import read_entries
+    from pocketbox.logs import read_all, read_entries
 
     life = Lifecycle()
     record = life.engine.find(container)
+    if (record["HostConfig"].get("LogConfig") or {}).get("Type") == "none":
+        raise PocketboxError("configured logging driver does not support reading")
     path = life.log_path(record)
-    cutoff = _since(since) if since else None
-    entries, offset = read_entries(path)
+    cutoff = moment(since, "--since") if since else None
+    entries, offset = read_all(path)
     if cutoff is not None:
         entries = [e for e in entries if (parse_time(e["time"]) or 0) >= cutoff]
     if tail != "all":
@@ -409,18 +413,6 @@ def _print_entries(entries, timestamps: bool) -> None:
         stream = sys.stderr if e.get("stream") == "stderr" else sys.stdout
         stream.write((e["time"] + " " if timestamps else "") + e["log"])
         stream.flush()
-
-
-def _since(value: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600}
-    if value[-1:] in units and value[:-1].replace(".", "", 1).isdigit():
-        return time.time() - float(value[:-1]) * units[value[-1]]
-    if value.replace(".", "", 1).isdigit():
-        return float(value)
-    t = parse_time(value)
-    if t is None:
-        raise PocketboxError(f"invalid --since value {value!r}: a timestamp or a duration like 10m")
-    return t
 
 
 @click.command(context_settings=CONTEXT)

@@ -56,6 +56,29 @@ def parse_time(value: str) -> float | None:
         return None
 
 
+def moment(value: str, flag: str) -> float:
+    """--since/--until: an RFC 3339 timestamp, epoch seconds, or a duration ago (10s, 42m, 2h)."""
+    from pocketbox.errors import PocketboxError
+
+    units = {"s": 1, "m": 60, "h": 3600}
+    if value[-1:] in units and value[:-1].replace(".", "", 1).isdigit():
+        return time.time() - float(value[:-1]) * units[value[-1]]
+    if value.replace(".", "", 1).isdigit():
+        return float(value)
+    t = parse_time(value)
+    if t is None:
+        raise PocketboxError(f"invalid {flag} value {value!r}: a timestamp or a duration like 10m")
+    return t
+
+
+def go_time(nanos: int) -> str:
+    """Go's RFC3339Nano in UTC: trailing zeros of the fraction dropped (2026-12-01T09:24:01.8777Z)."""
+    seconds, fraction = divmod(nanos, 1_000_000_000)
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    digits = f"{fraction:09d}".rstrip("0")
+    return text + (f".{digits}" if digits else "") + "Z"
+
+
 def created_at(timestamp: str) -> str:
     """Go's time.Time.String() of a creation time, as Docker's CreatedAt fields print it."""
     t = parse_time(timestamp)

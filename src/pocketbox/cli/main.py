@@ -82,7 +82,7 @@ TOP_LEVEL = {
     **{n: CONTAINERS for n in ("run", "create", "ps", "rm", "inspect", "start", "stop", "restart", "kill", "wait",
                                "pause", "unpause", "attach", "logs", "exec", "port", "rename")},
     **{n: SHARE for n in ("tag", "commit", "push", "export", "import", "history", "diff")},
-    **{n: SYSTEM for n in ("info", "version", "system")},
+    **{n: SYSTEM for n in ("info", "version", "system", "events")},
     "volume": VOLUMES, "network": NETWORKS, "container": CONTAINERS + SHARE, "image": IMAGES + SHARE,
 }
 

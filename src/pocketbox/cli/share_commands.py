@@ -138,7 +138,8 @@ def history(name, no_trunc, quiet):
 def diff(container):
     """Inspect changes to files on a container's filesystem (A added, C changed, D deleted)."""
     from pocketbox.engine.containers import Containers
-    from pocketbox.image.changes import diff as changes, mount_points
+    from pocketbox.engine.spec import mount_points
+    from pocketbox.image.changes import diff as changes
 
     engine = Containers()
     record = engine.find(container)

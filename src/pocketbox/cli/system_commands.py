@@ -1,4 +1,5 @@
-"""info, version, system df, system prune."""
+"""info, version, events, system df, system prune."""
+import sys
 
 import click
 
@@ -70,7 +71,56 @@ def version(fmt):
 
 @cli.group(context_settings=CONTEXT)
 def system():
-    """Manage pocketbox: disk usage, pruning."""
+    """Manage pocketbox: disk usage, pruning, events."""
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--since", help="Show events created since a timestamp or a duration ago (10m).")
+@click.option("--until", help="Stream events until this timestamp or duration ago; without it, follow.")
+@click.option("-f", "--filter", "filters", multiple=True,
+              help="Filter output: type, event, container, image, volume, network, label.")
+@click.option("--format", "fmt", help="Format with a Go template ('{{.Type}} {{.Action}}'), or json.")
+@needs_root
+def events(since, until, filters, fmt):
+    """Get real time events: what happened to containers, images, volumes and networks."""
+    from pocketbox import events as log
+    from pocketbox.cli.format import moment
+    from pocketbox.engine import filters as f
+
+    wanted = f.parse(filters, ("type", "event", "container", "image", "volume", "network", "label"))
+    start = moment(since, "--since") if since else None
+    end = moment(until, "--until") if until else None
+    past, position = log.read(start, end)
+    shown = past if start is not None or end is not None else []
+    for event in shown:
+        _print_event(event, wanted, fmt)
+    if end is not None:
+        return
+    try:
+        for event in log.follow(position):
+            _print_event(event, wanted, fmt)
+    except KeyboardInterrupt:
+        pass
+
+
+def _print_event(event: dict, wanted: dict, fmt: str | None) -> None:
+    """Docker's line: TIME TYPE ACTION ID (attr=value, ...)."""
+    from pocketbox import events as log
+    from pocketbox.cli.format import go_time, render_template
+
+    if not log.matches(event, wanted):
+        return
+    if fmt:
+        click.echo(render_template("{{json .}}" if fmt == "json" else fmt, event))
+    else:
+        attributes = event["Actor"]["Attributes"]
+        shown = ", ".join(f"{k}={attributes[k]}" for k in sorted(attributes))
+        click.echo(f"{go_time(event['timeNano'])} {event['Type']} {event['Action']} {event['Actor']['ID']}"
+                   + (f" ({shown})" if shown else ""), nl=True)
+    sys.stdout.flush()
+
+
+system.add_command(events)
 
 
 @system.command(context_settings=CONTEXT)

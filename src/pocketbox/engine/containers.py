@@ -17,6 +17,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from pocketbox import events
 from pocketbox.errors import Conflict, NotFound, PocketboxError
 from pocketbox.image.store import Store
 from pocketbox.locks import locked, open_lock, try_lock
@@ -133,17 +134,11 @@ class Containers:
         restart = opt.parse_restart(o.restart)
         if restart["Name"] != "no" and o.remove:
             raise opt.InvalidOption("Conflicting options: --restart and --rm")
-        cpus = opt.cpu_limit(o)
+        quota, period = opt.cpu_quota(o)
         o.cpu_shares, o.pids_limit = opt.cpu_shares(o.cpu_shares), opt.pids_limit(o.pids_limit)
-        config = image.get("Config") or {}
-        if config.get("StopSignal"):
-            from pocketbox.engine.lifecycle import parse_signal
-
-            try:
-                parse_signal(config["StopSignal"])
-            except PocketboxError:
-                raise opt.InvalidOption(f"invalid StopSignal {str(config['StopSignal'])[:40]!r} in the image's "
-                                        "config") from None
+        config = dict(image.get("Config") or {})
+        self._check_stop_signal(o, config)
+        extra = self._process_settings(o, config, memory)
         share_from, bindings = self._check_network(o, config)
         requests = ([opt.parse_volume(v) for v in o.volumes] + [opt.parse_mount(m) for m in o.mounts]
                     + [opt.parse_tmpfs(t) for t in o.tmpfs] + self._volumes_from(o.volumes_from))
@@ -177,6 +172,9 @@ class Containers:
         if not args:
             raise PocketboxError("no command specified")
 
+        if o.cidfile and os.path.exists(o.cidfile):
+            raise opt.InvalidOption(f"Container ID file found, make sure the other container isn't running or "
+                                    f"delete {o.cidfile}")
         cid = os.urandom(32).hex()
         name = self._reserve_name(o.name, cid)
         cdir = self.dir(cid)
@@ -193,19 +191,25 @@ class Containers:
             if share_from:  # --network container:NAME: its hostname and /etc files, as Docker does
                 hostname, etc_dir = share_from["Config"]["Hostname"], self.dir(share_from["Id"])
             else:
-                hostname = o.hostname or (os.uname().nodename if o.network == "host" else cid[:12])
+                hostname = o.hostname or (os.uname().nodename if "host" in (o.network, extra["UTSMode"])
+                                          else cid[:12])
                 etc_dir = cdir
-                self._write_etc_files(cdir, hostname, o.network)
+                self._write_etc_files(cdir, hostname, o.network, extra)
             overlay = f"lowerdir={':'.join(lowers)},upperdir={cdir / 'upper'},workdir={cdir / 'work'}"
             if len(overlay) > 4000:
                 raise PocketboxError(f"the image has too many layers ({len(lowers)}) for one overlay mount")
             mounts, mount_records, copy_up = self._resolve_mounts(requests)
             resources = {}
-            if memory is not None:
-                resources["memory"] = {"limit": memory, **({"swap": swap} if swap is not None else {})}
-            if cpus is not None or o.cpu_shares is not None:
-                resources["cpu"] = {**({"quota": int(cpus * 100000), "period": 100000} if cpus else {}),
-                                    **({"shares": o.cpu_shares} if o.cpu_shares is not None else {})}
+            if memory is not None or extra["MemoryReservation"] or extra["OomKillDisable"]:
+                resources["memory"] = {**({"limit": memory} if memory is not None else {}),
+                                       **({"swap": swap} if swap is not None else {}),
+                                       **({"reservation": extra["MemoryReservation"]}
+                                          if extra["MemoryReservation"] else {}),
+                                       **({"disableOOMKiller": True} if extra["OomKillDisable"] else {})}
+            cpu = {"quota": quota, "period": period, "shares": o.cpu_shares, "cpus": extra["CpusetCpus"],
+                   "mems": extra["CpusetMems"]}
+            if any(v is not None for v in cpu.values()):
+                resources["cpu"] = {k: v for k, v in cpu.items() if v is not None}
             if o.pids_limit is not None:
                 resources["pids"] = {"limit": o.pids_limit}
             if o.privileged:
@@ -219,8 +223,12 @@ class Containers:
             bundle = specs.build(
                 args=args, env=specs.environment(config.get("Env") or [], env, hostname, user.home, o.tty),
                 cwd=cwd, user=user, hostname=hostname, tty=o.tty, stdin_open=o.interactive, caps=caps,
-                no_new_privs=no_new_privs, read_only=o.read_only, mounts=specs.default_mounts(str(etc_dir), mounts),
-                seccomp=seccomp, network=o.network, netns=None if o.network == "none" else str(cdir / "netns"), resources=resources, overlay=overlay, privileged=o.privileged, copy_up=copy_up)
+                no_new_privs=no_new_privs, read_only=o.read_only,
+                mounts=specs.default_mounts(str(etc_dir), mounts, extra["ShmSize"], extra["IpcMode"]),
+                seccomp=seccomp, network=o.network, netns=None if o.network == "none" else str(cdir / "netns"),
+                resources=resources, overlay=overlay, privileged=o.privileged, copy_up=copy_up,
+                shared=self._shared_namespaces(extra), rlimits=extra["rlimits"], sysctl=extra["Sysctls"],
+                init=o.init)
             if id_maps:
                 bundle["linux"]["namespaces"].append({"type": "user"})
                 bundle["linux"]["uidMappings"] = bundle["linux"]["gidMappings"] = id_maps
@@ -235,8 +243,13 @@ class Containers:
                 except OSError:
                     pass
             write_json_atomic(cdir / "config.json", bundle, mode=0o600, durable=False)
-            record = self._record(cid, name, o, image, args, bundle, mount_records, lowers, memory, swap, cpus,
-                                  no_new_privs)
+            record = self._record(cid, name, o, image, args, bundle, mount_records, lowers, memory, swap, quota,
+                                  period, no_new_privs)
+            record["Config"].update(extra.pop("Config"))
+            extra.pop("rlimits")
+            record["HostConfig"].update(extra)
+            if o.ip:
+                record["NetworkingConfig"] = {"EndpointsConfig": {o.network: {"IPAMConfig": {"IPv4Address": o.ip}}}}
             from pocketbox import explain
 
             explain.emit("container", f"container {cid[:12]} ({name}) created: OCI bundle {cdir}/config.json, "
@@ -254,6 +267,9 @@ class Containers:
             record["RestartCount"] = 0
             record["Config"]["Env"] = recorded_env(env, config.get("Env") or [])
             self.save(record)
+            if o.cidfile:
+                self._write_cidfile(o.cidfile, cid)
+            events.container("create", record)
             return record
         except BaseException:
             remove_tree(cdir, ignore_errors=True)
@@ -263,6 +279,152 @@ class Containers:
         finally:
             os.close(self._name_lock)
             os.close(creating)
+
+    @staticmethod
+    def _check_stop_signal(o, config: dict) -> None:
+        """--stop-signal (or the image's StopSignal) must name a signal; --stop-timeout a number."""
+        from pocketbox.engine.lifecycle import parse_signal
+        from pocketbox.engine.options import InvalidOption
+
+        if o.stop_signal is not None:
+            try:
+                parse_signal(o.stop_signal)
+            except PocketboxError:
+                raise InvalidOption(f"Invalid signal: {o.stop_signal}") from None
+            config["StopSignal"] = o.stop_signal
+        elif config.get("StopSignal"):
+            try:
+                parse_signal(config["StopSignal"])
+            except PocketboxError:
+                raise InvalidOption(f"invalid StopSignal {str(config['StopSignal'])[:40]!r} in the image's "
+                                    "config") from None
+
+    def _process_settings(self, o, config: dict, memory: int | None) -> dict:
+        """The flags that are only checked and recorded here (the bundle and the /etc files are made
+        from the result): HostConfig keys, plus "Config" (keys of Config) and "rlimits" (the spec's)."""
+        from pocketbox.engine import health, options as opt, process_options as po
+
+        pid = po.namespace_mode(o.pid, "PID", ("", "host", "container:"))
+        ipc = po.namespace_mode(o.ipc, "IPC", ("", "host", "private", "shareable", "none", "container:"))
+        uts = po.namespace_mode(o.uts, "UTS", ("", "host"))
+        if uts == "host" and o.hostname:
+            raise opt.InvalidOption("Conflicting options: hostname and the UTS mode")
+        for mode in (pid, ipc):
+            if mode.startswith("container:"):
+                self._namespace_target(mode)  # (checked now: it must exist and run)
+        reservation = opt.parse_bytes(o.memory_reservation, "--memory-reservation") if o.memory_reservation else 0
+        if reservation and reservation < opt.MIN_MEMORY:
+            raise opt.InvalidOption("Minimum memory reservation allowed is 6MB")
+        if reservation and memory is not None and memory < reservation:
+            raise opt.InvalidOption("Minimum memory limit can not be less than memory reservation limit, see usage")
+        oom_kill_disable = o.oom_kill_disable
+        if oom_kill_disable:
+            import sys
+
+            from pocketbox.runtime.cgroups import detect
+
+            if detect() == "v2":
+                print("WARNING: Your kernel does not support OomKillDisable. OomKillDisable discarded.",
+                      file=sys.stderr)
+                oom_kill_disable = False
+            elif memory is None:
+                print("WARNING: Disabling the OOM killer on containers without setting a '-m/--memory' limit may "
+                      "be dangerous.", file=sys.stderr)
+        if o.ip:
+            self._check_static_ip(o)
+        ulimits = po.ulimits(o.ulimit)
+        exposed = dict(config.get("ExposedPorts") or {})
+        from pocketbox.network.ports import expose_specs
+
+        exposed.update(expose_specs(o.expose))
+        config["ExposedPorts"] = exposed or None  # (-P publishes these too)
+        labels = {**(config.get("Labels") or {}), **opt.parse_labels(o.labels, o.label_files)}
+        check = health.config(o, config)
+        if o.stop_timeout is not None and o.stop_timeout < -1:
+            raise opt.InvalidOption(f"invalid --stop-timeout {o.stop_timeout}: seconds, or -1 to wait forever")
+        return {
+            "Config": {"Labels": labels, "ExposedPorts": config["ExposedPorts"], "StopSignal": config.get("StopSignal"),
+                       **({"Healthcheck": check} if check else {}),
+                       **({"StopTimeout": o.stop_timeout} if o.stop_timeout is not None else {})},
+            "rlimits": po.rlimits(ulimits), "Ulimits": ulimits or None,
+            "PidMode": pid, "IpcMode": ipc or "private", "UTSMode": uts,
+            "Sysctls": po.sysctls(o.sysctl, o.network, ipc) or None, "ShmSize": po.shm_size(o.shm_size),
+            "ExtraHosts": po.extra_hosts(o.add_host, self._default_gateway() if any(
+                h.endswith("host-gateway") for h in o.add_host) else None) or None,
+            "Dns": po.dns_servers(o.dns), "DnsSearch": list(o.dns_search), "DnsOptions": list(o.dns_option),
+            "Init": o.init or None, "CpusetCpus": opt.cpuset(o.cpuset_cpus, "--cpuset-cpus", _online("cpu")),
+            "CpusetMems": opt.cpuset(o.cpuset_mems, "--cpuset-mems", _online("node")),
+            "CpuPeriod": o.cpu_period or 0, "CpuQuota": o.cpu_quota or 0,
+            "MemoryReservation": reservation, "OomKillDisable": oom_kill_disable,
+            "LogConfig": opt.log_config(o.log_driver, o.log_opt), "ContainerIDFile": o.cidfile or "",
+        }
+
+    def _namespace_target(self, mode: str) -> dict:
+        """The running container a --pid/--ipc container:NAME names."""
+        target = self.find(mode.split(":", 1)[1])
+        if target["State"]["Status"] not in ("running", "paused"):
+            raise Conflict(f"cannot join namespace of a non running container: {target['Id']}")
+        return target
+
+    def _shared_namespaces(self, settings: dict) -> dict:
+        """The spec's view of --pid/--ipc/--uts: "host", or a /proc/PID/ns path of another container
+        (made again at each start: that container's PID may have changed)."""
+        out = {}
+        for kind, key in (("pid", "PidMode"), ("ipc", "IpcMode"), ("uts", "UTSMode")):
+            mode = settings.get(key) or ""
+            if mode == "host":
+                out[kind] = "host"
+            elif mode.startswith("container:"):
+                out[kind] = f"/proc/{self._namespace_target(mode)['State']['Pid']}/ns/{kind}"
+        return out
+
+    def join_namespaces(self, record: dict) -> None:
+        """At start: point the bundle at the current processes of the containers whose PID or IPC
+        namespace this one shares (--pid/--ipc container:NAME)."""
+        host = record["HostConfig"]
+        if not any((host.get(k) or "").startswith("container:") for k in ("PidMode", "IpcMode")):
+            return
+        shared = self._shared_namespaces(host)
+        path = self.dir(record["Id"]) / "config.json"
+        spec = read_json(path)
+        for ns in spec["linux"]["namespaces"]:
+            if ns["type"] in shared and shared[ns["type"]] != "host":
+                ns["path"] = shared[ns["type"]]
+        write_json_atomic(path, spec, mode=0o600, durable=False)
+
+    def _default_gateway(self) -> str:
+        from pocketbox.network.networks import Networks
+
+        return Networks(self.store.root).default()["IPAM"]["Config"][0]["Gateway"]
+
+    def _check_static_ip(self, o) -> None:
+        """--ip: an IPv4 address inside a user-defined network's subnet (Docker's rules)."""
+        import ipaddress
+
+        from pocketbox.engine.options import InvalidOption
+        from pocketbox.network.networks import DEFAULT, Networks
+
+        try:
+            address = ipaddress.IPv4Address(o.ip)
+        except ValueError:
+            raise InvalidOption(f"invalid IPv4 address: {o.ip}") from None
+        if o.network in ("host", "none", DEFAULT) or o.network.startswith("container:"):
+            raise InvalidOption("user specified IP address is supported on user defined networks only")
+        net = Networks(self.store.root).find(o.network)
+        subnet = ipaddress.IPv4Network(net["IPAM"]["Config"][0]["Subnet"])
+        if address not in subnet:
+            raise InvalidOption(f"Invalid address {o.ip}: It does not belong to any of this network's subnets")
+
+    @staticmethod
+    def _write_cidfile(path: str, cid: str) -> None:
+        from pocketbox.engine.options import InvalidOption
+
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            raise InvalidOption(f"failed to create the container ID file: {e.strerror}: {path}") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(cid)
 
     @staticmethod
     def _user_namespace(o) -> list[dict]:
@@ -450,21 +612,24 @@ class Containers:
         except FileNotFoundError:
             pass
 
-    def _write_etc_files(self, cdir: Path, hostname: str, network: str) -> None:
+    def _write_etc_files(self, cdir: Path, hostname: str, network: str, settings: dict) -> None:
+        from pocketbox.engine.process_options import resolv_conf as with_dns
+        from pocketbox.network.hosts import extra_lines, hosts_text
+
         (cdir / "hostname").write_text(hostname + "\n")
+        extra = settings.get("ExtraHosts") or []
         if network == "host":
-            import shutil
-
-            shutil.copyfile("/etc/hosts", cdir / "hosts")
+            with open("/etc/hosts") as f:
+                (cdir / "hosts").write_text(f.read() + extra_lines(extra))
         else:
-            from pocketbox.network.hosts import hosts_text
-
-            (cdir / "hosts").write_text(hosts_text(hostname))
-        (cdir / "resolv.conf").write_text(resolv_conf(network))
+            (cdir / "hosts").write_text(hosts_text(hostname, extra=extra))
+        (cdir / "resolv.conf").write_text(with_dns(resolv_conf(network), settings.get("Dns") or [],
+                                                   settings.get("DnsSearch") or [], settings.get("DnsOptions") or []))
         for name in ("hostname", "hosts", "resolv.conf"):
             os.chmod(cdir / name, 0o644)
 
-    def _record(self, cid, name, o, image, args, bundle, mounts, lowers, memory, swap, cpus, no_new_privs) -> dict:
+    def _record(self, cid, name, o, image, args, bundle, mounts, lowers, memory, swap, quota, period,
+                no_new_privs) -> dict:
         from pocketbox.runtime.cgroups import ContainerCgroup
 
         cgroup = ContainerCgroup(cid)
@@ -491,7 +656,8 @@ class Containers:
             "HostConfig": {"Binds": o.volumes, "NetworkMode": o.network, "AutoRemove": o.remove,
                            "Privileged": o.privileged, "ReadonlyRootfs": o.read_only, "CapAdd": o.cap_add,
                            "CapDrop": o.cap_drop, "SecurityOpt": o.security_opt, "Memory": memory or 0,
-                           "MemorySwap": swap or 0, "NanoCpus": int(cpus * 1e9) if cpus else 0,
+                           "MemorySwap": swap or 0,
+                           "NanoCpus": int(quota / period * 1e9) if quota and period and o.cpus else 0,
                            "CpuShares": o.cpu_shares or 0, "PidsLimit": o.pids_limit},
             "Mounts": mounts,
             "GraphDriver": {"Name": "overlay", "Data": {"LowerDir": ":".join(lowers), "UpperDir": str(cdir / "upper"),
@@ -515,7 +681,7 @@ class Containers:
         cid = record["Id"]
         attach = attach or (["stdin", "stdout", "stderr"] if record["Config"]["OpenStdin"] else ["stdout", "stderr"])
         null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
-        log = LogWriter(str(self.dir(cid) / f"{cid}-json.log"))
+        log = LogWriter.for_record(record, str(self.dir(cid) / f"{cid}-json.log"))
         pipes, ours = {}, [null]  # without a terminal the output goes through us: to the log and the terminal
         if not record["Config"]["Tty"]:
             for fd, name in ((1, "stdout"), (2, "stderr")):
@@ -540,6 +706,7 @@ class Containers:
             raise
         for fd in ours:
             os.close(fd)
+        events.container("start", record)
         started = process_start_time(container.pid)
         self.update(cid, lambda r: (r["State"].update(Status="running", Running=True, Pid=container.pid,
                                                       PidStartTime=started, StartedAt=now()),
@@ -552,6 +719,7 @@ class Containers:
         finally:
             log.close()
         self.disconnect(record)
+        events.container("die", record, exitCode=result.code)
         self.update(cid, lambda r: (r["State"].update(Status="exited", Running=False, Pid=0, ExitCode=result.code,
                                                       OOMKilled=result.oom_killed, FinishedAt=now()),
                                     r.update(NetworkSettings=STOPPED_NETWORK)))
@@ -559,8 +727,9 @@ class Containers:
 
     # --- network ------------------------------------------------------------------------------
     def connect(self, record: dict) -> dict:
-        """The container's network, made before its process starts (network/endpoint.py);
-        returns its NetworkSettings."""
+        """What a start prepares before the container's process exists: the namespaces it shares
+        with other containers, and its network (network/endpoint.py); returns its NetworkSettings."""
+        self.join_namespaces(record)
         if record["HostConfig"].get("NetworkMode") in ("host", "none"):
             return {}
         from pocketbox.network import endpoint
@@ -599,6 +768,7 @@ class Containers:
             self._keep_exit_code(cid, record["State"].get("ExitCode", 0))
             remove_tree(self.dir(cid), ignore_errors=True)
             self._release_name(record["Name"].lstrip("/"), cid)
+            events.container("destroy", record)
         from pocketbox import explain
 
         explain.report("cleanup", thing=f"container {cid[:12]}: its record, bundle and writable layer",
@@ -633,6 +803,7 @@ class Containers:
             self._release_name(new_name, record["Id"])
             raise NotFound(f"No such container: {ref}")
         self._release_name(old, record["Id"])
+        events.container("rename", updated, oldName=record["Name"])
         return updated
 
     EXITS_KEPT = 300  # seconds a removed container's exit code stays readable (`wait` of a --rm container)
@@ -702,6 +873,15 @@ class Containers:
         from pocketbox.engine import images
 
         return images.find_image(self.store, name)
+
+
+def _online(kind: str) -> str | None:
+    """The host's CPUs (or memory nodes) as the kernel lists them (0-1), None if unknown."""
+    try:
+        with open(f"/sys/devices/system/{kind}/online") as f:
+            return f.read().strip()
+    except OSError:
+        return None
 
 
 def recorded_env(user_env: list[str], image_env: list[str]) -> list[str]:

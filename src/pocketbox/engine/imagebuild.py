@@ -142,7 +142,8 @@ def _arch() -> str:
 def commit(engine: Containers, ref: str, target: str | None, message: str = "", author: str = "",
            changes: list[str] | None = None, pause: bool = True) -> str:
     """`commit`: a new image = the container's image + its changes as one layer."""
-    from pocketbox.image.changes import mount_points, write_layer
+    from pocketbox.engine.spec import mount_points
+    from pocketbox.image.changes import write_layer
     from pocketbox.runtime.cgroups import ContainerCgroup
 
     record = engine.find(ref)

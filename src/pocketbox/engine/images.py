@@ -2,48 +2,12 @@
 
 Names live in repositories.json ("docker.io/library/debian:latest" -> image ID); an image that
 loses its last name is "dangling" (<none>:<none>), as in Docker."""
-from pocketbox import reference
+from pocketbox import events, reference
 from pocketbox.errors import Conflict, NotFound, PocketboxError
 from pocketbox.image.store import Store
 from pocketbox.state import read_json, remove_tree
 
-IMAGES_LOCK = "images"
-GC_LOCK = "gc"  # always taken before IMAGES_LOCK
-
-
-def _familiar(canonical: str) -> str:
-    return reference.parse(canonical, default_tag=False).familiar()
-
-
-def register_image(store: Store, record: dict, ref: reference.Reference | None, repo_digest: str | None) -> None:
-    """Save `record` and point `ref`'s tag at it (moving the tag off any other image)."""
-    with store.lock(IMAGES_LOCK):
-        old = store.image(record["Id"])
-        if old:
-            record["RepoTags"] = old.get("RepoTags", [])
-            record["RepoDigests"] = old.get("RepoDigests", [])
-        repos = store.repositories()
-        if ref is not None and ref.tag:
-            _move_tag(store, repos, ref.tagged_name, record)
-        if ref is not None and repo_digest:
-            d = f"{ref.familiar_repository}@{repo_digest}"
-            if d not in record["RepoDigests"]:
-                record["RepoDigests"].append(d)
-        store.save_image(record)
-        store.save_repositories(repos)
-
-
-def _move_tag(store: Store, repos: dict, canonical: str, record: dict) -> None:
-    familiar = _familiar(canonical)
-    previous = repos.get(canonical)
-    if previous and previous != record["Id"]:
-        prev = store.image(previous)
-        if prev:
-            prev["RepoTags"] = [t for t in prev.get("RepoTags", []) if t != familiar]
-            store.save_image(prev)
-    repos[canonical] = record["Id"]
-    if familiar not in record["RepoTags"]:
-        record["RepoTags"].append(familiar)
+from pocketbox.image.names import GC_LOCK, IMAGES_LOCK, register_image  # noqa: F401 (the engine's names)
 
 
 def find_image(store: Store, name: str) -> dict:
@@ -140,6 +104,7 @@ def remove_image(store: Store, name: str, force: bool = False) -> list[tuple[str
                 record["RepoTags"] = [t for t in tags if t != familiar]
                 store.save_image(record)
                 store.save_repositories(repos)
+                events.emit("image", "untag", record["Id"], {"name": familiar})
                 return [("Untagged", familiar)]
         if not by_name and len(tags) > 1 and not force:
             raise Conflict(f"conflict: unable to delete {record['Id'][7:19]} (must be forced) - "
@@ -156,6 +121,9 @@ def remove_image(store: Store, name: str, force: bool = False) -> list[tuple[str
         store.save_repositories(repos)
         store.image_path(record["Id"]).unlink()
         actions.append(("Deleted", record["Id"]))
+        for kind, what in actions:
+            events.emit("image", "untag" if kind == "Untagged" else "delete", record["Id"],
+                        {"name": what if kind == "Untagged" else record["Id"]})
         collect_garbage(store)
         return actions
 

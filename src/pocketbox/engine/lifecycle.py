@@ -8,6 +8,7 @@ import signal as signals
 import sys
 import time
 
+from pocketbox import events
 from pocketbox.engine.containers import Containers, process_alive
 from pocketbox.errors import Conflict, NotFound, PocketboxError
 
@@ -87,7 +88,8 @@ class Lifecycle:
         raise PocketboxError(f"the supervisor of {cid[:12]} failed: see {self.engine.dir(cid)}/shim.log")
 
     def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> dict:
-        """The stop signal (image's StopSignal or SIGTERM) to PID 1; SIGKILL to all after `timeout`."""
+        """The stop signal (--stop-signal, the image's StopSignal or SIGTERM) to PID 1; SIGKILL to all
+        after `timeout` seconds (-1: none)."""
         record = self.engine.find(ref)
         if not running(record):
             return record
@@ -109,14 +111,19 @@ class Lifecycle:
         # a stop by the user ends any restart policy (Docker's rule)
         self.engine.update(record["Id"], lambda r: r["State"].update(StopRequested=True))
         self._signal(record, stop_signal)
-        deadline = time.monotonic() + (10 if timeout is None else timeout)
+        if timeout is None:  # --stop-timeout of the container, else Docker's 10 seconds; -1: no limit
+            timeout = record["Config"].get("StopTimeout")
+            timeout = 10 if timeout is None else timeout
+        deadline = float("inf") if timeout < 0 else time.monotonic() + timeout
         while process_alive(state["Pid"], state.get("PidStartTime")) and time.monotonic() < deadline:
             time.sleep(0.02)
         if process_alive(state["Pid"], state.get("PidStartTime")):
             cgroup.kill_all()
             explain.report("signal", signal="SIGKILL (the timeout passed) to every process of the cgroup", pid=state["Pid"])
         try:
-            return self.wait_exited(record["Id"])
+            stopped = self.wait_exited(record["Id"])
+            events.container("stop", record)
+            return stopped
         finally:
             explain.finish_relay(self.engine.dir(record["Id"]), relay)
 
@@ -161,6 +168,7 @@ class Lifecycle:
             try:
                 os.kill(state["Pid"], signum)
                 explain.report("signal", signal=signals.Signals(signum).name, pid=state["Pid"])
+                events.container("kill", record, signal=signum)
             except ProcessLookupError:
                 pass
 
@@ -175,6 +183,7 @@ class Lifecycle:
             raise Conflict(f"container {record['Id']} is not paused")
         cgroup = ContainerCgroup(record["Id"])
         cgroup.freeze() if paused else cgroup.thaw()
+        events.container("pause" if paused else "unpause", record)
         return self.engine.update(record["Id"], lambda r: r["State"].update(
             Status="paused" if paused else "running", Paused=paused)) or record
 
@@ -184,8 +193,10 @@ class Lifecycle:
 
 def exec_process(engine: Containers, ref: str, command: list[str], *, interactive: bool = False, tty: bool = False,
                  env: list[str] | None = None, workdir: str | None = None, user: str | None = None,
-                 detach: bool = False) -> int:
-    """`exec`: run `command` in a running container, with its environment, user and confinement."""
+                 detach: bool = False, privileged: bool = False, timeout: float | None = None) -> int:
+    """`exec`: run `command` in a running container, with its environment, user and confinement
+    (--privileged: every capability and no seccomp filter; the namespaces and cgroup stay).
+    `timeout`: seconds after which the command is killed (-1 is returned then)."""
     import json
 
     from pocketbox.engine import options, users
@@ -216,7 +227,14 @@ def exec_process(engine: Containers, ref: str, command: list[str], *, interactiv
         raise PocketboxError(f"the working directory '{workdir}' is invalid, it needs to be an absolute path")
     process.update(args=list(command), env=[f"{k}={v}" for k, v in merged.items()], cwd=workdir or process.get("cwd", "/"),
                    terminal=tty, stdinOpen=interactive)
+    if privileged:
+        from pocketbox.runtime.capabilities import resolve
+
+        caps = resolve([], [], True)
+        process["capabilities"] = {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": [],
+                                   "ambient": []}
+        spec.get("linux", {}).pop("seccomp", None)
     paths = {k: v for k, v in record["Cgroup"]["Paths"].items() if os.path.isdir(v)}
     from pocketbox.runtime.run import seccomp_program
 
-    return exec_in(pid, process, paths, detach, seccomp_program(spec))
+    return exec_in(pid, process, paths, detach, seccomp_program(spec), timeout=timeout)

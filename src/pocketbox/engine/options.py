@@ -14,8 +14,8 @@ class InvalidOption(PocketboxError):
 
 
 class RunOptions:
-    """What `run` was asked for. A plain class, not a dataclass: making a 45-field dataclass costs
-    ~2 ms of every `run`'s start-up. Sequence options default to empty tuples (never mutated)."""
+    """What `run` was asked for. A plain class, not a dataclass: making an 80-field dataclass costs
+    milliseconds of every `run`'s start-up. Sequence options default to empty tuples (never mutated)."""
     image: str = ""
     command: list[str] = ()
     entrypoint: str | None = None       # None: the image's; "": none
@@ -53,6 +53,40 @@ class RunOptions:
     publish_all: bool = False
     userns: str = "host"
     devices: list[str] = ()
+    labels: list[str] = ()
+    label_files: list[str] = ()
+    add_host: list[str] = ()
+    dns: list[str] = ()
+    dns_search: list[str] = ()
+    dns_option: list[str] = ()
+    init: bool = False
+    ulimit: list[str] = ()
+    stop_signal: str | None = None
+    stop_timeout: int | None = None
+    shm_size: str | None = None
+    expose: list[str] = ()
+    ip: str | None = None
+    pid: str | None = None
+    ipc: str | None = None
+    uts: str | None = None
+    sysctl: list[str] = ()
+    cidfile: str | None = None
+    cpuset_cpus: str | None = None
+    cpuset_mems: str | None = None
+    cpu_period: int | None = None
+    cpu_quota: int | None = None
+    memory_reservation: str | None = None
+    oom_kill_disable: bool = False
+    log_driver: str | None = None
+    log_opt: list[str] = ()
+    sig_proxy: str = "true"
+    detach_keys: str | None = None
+    health_cmd: str | None = None
+    health_interval: str | None = None
+    health_timeout: str | None = None
+    health_retries: int | None = None
+    health_start_period: str | None = None
+    no_healthcheck: bool = False
 
     def __init__(self, **options):
         for name, value in options.items():
@@ -314,3 +348,100 @@ def parse_device(spec: str) -> dict:
     return {"PathOnHost": host, "PathInContainer": container, "CgroupPermissions": perms,
             "type": "c" if stat.S_ISCHR(st.st_mode) else "b", "major": os.major(st.st_rdev),
             "minor": os.minor(st.st_rdev), "fileMode": stat.S_IMODE(st.st_mode)}
+
+
+def parse_labels(labels: list[str], files: list[str]) -> dict[str, str]:
+    """--label-file lines (comments and blank lines skipped), then --label KEY[=VALUE]: later wins."""
+    items = []
+    for path in files:
+        try:
+            with open(path, encoding="utf-8") as f:
+                items += [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
+        except (OSError, UnicodeDecodeError) as e:
+            raise InvalidOption(f"open {path}: {getattr(e, 'strerror', None) or e}") from None
+    out = {}
+    for item in items + list(labels):
+        key, _, value = item.partition("=")
+        if not key:
+            raise InvalidOption(f"invalid label '{item}': empty name")
+        out[key] = value
+    return out
+
+
+GO_DURATION = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(text: str, flag: str) -> float:
+    """A Go duration (1m30s, 500ms, 2h) in seconds, as Docker's duration flags read it."""
+    import re
+
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
+    if text in ("0", "") or (parts and "".join(n + u for n, u in parts) == text):
+        return sum(float(n) * GO_DURATION[u] for n, u in parts)
+    raise InvalidOption(f'invalid argument "{text}" for "{flag}" flag: time: invalid duration "{text}"')
+
+
+def log_config(driver: str | None, log_opts: list[str]) -> dict:
+    """--log-driver json-file|none and --log-opt max-size=10m,max-file=3 (json-file's options)."""
+    driver = driver or "json-file"
+    if driver not in ("json-file", "none"):
+        raise InvalidOption(f'failed to create logging driver: logger: no log driver named \'{driver}\' is registered '
+                            "(pocketbox has json-file and none)")
+    config = {}
+    for item in log_opts:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidOption(f"invalid key value pair format in log options: {item}")
+        config[key] = value
+    allowed = {"max-size", "max-file", "compress", "labels", "env", "tag"} if driver == "json-file" else set()
+    unknown = sorted(set(config) - allowed)
+    if unknown:
+        raise InvalidOption(f"unknown log opt '{unknown[0]}' for {driver} log driver")
+    if "max-size" in config:
+        size = parse_bytes(config["max-size"], "max-size")
+        if size <= 0 and config["max-size"] != "-1":
+            raise InvalidOption("max-size must be a positive number")
+    if "max-file" in config:
+        if not config["max-file"].isdigit() or int(config["max-file"]) < 1:
+            raise InvalidOption("max-file cannot be less than 1")
+        if int(config["max-file"]) > 1 and "max-size" not in config:
+            raise InvalidOption("max-file cannot be set without max-size")
+    return {"Type": driver, "Config": config}
+
+
+def cpu_quota(o) -> tuple[int | None, int | None]:
+    """(quota, period) in microseconds from --cpus or --cpu-quota/--cpu-period (not both)."""
+    cpus = cpu_limit(o)
+    if cpus is not None:
+        if o.cpu_period or o.cpu_quota:
+            raise InvalidOption("Conflicting options: Nano CPUs and CPU Period cannot both be set" if o.cpu_period
+                                else "Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+        return int(cpus * 100000), 100000
+    if o.cpu_period is not None and o.cpu_period != 0 and not 1000 <= o.cpu_period <= 1000000:
+        raise InvalidOption("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
+    if o.cpu_quota is not None and 0 < o.cpu_quota < 1000:
+        raise InvalidOption("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+    return o.cpu_quota or None, o.cpu_period or None
+
+
+def cpuset(value: str | None, flag: str, available: str | None) -> str | None:
+    """--cpuset-cpus/--cpuset-mems: 0-3 or 0,1; each listed CPU (node) must exist."""
+    if not value:
+        return None
+    import re
+
+    if not re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", value):
+        raise InvalidOption(f"Invalid value {value} for {flag.lstrip('-').replace('-', '')}")
+    wanted = _id_list(value)
+    if available is not None and not wanted <= _id_list(available):
+        what = "cpus" if flag == "--cpuset-cpus" else "mems"
+        raise InvalidOption(f"Requested {what} are not available - requested {value}, available: {available}")
+    return value
+
+
+def _id_list(text: str) -> set[int]:
+    out: set[int] = set()
+    for part in filter(None, text.strip().split(",")):
+        low, _, high = part.partition("-")
+        out.update(range(int(low), int(high or low) + 1))
+    return out

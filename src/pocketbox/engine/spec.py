@@ -6,7 +6,7 @@ names the overlay layers (mounted inside the container's own mount namespace).""
 import os
 
 from pocketbox.engine.users import User
-from pocketbox.runtime.init import COPYUP_ANNOTATION, OVERLAY_ANNOTATION
+from pocketbox.runtime.init import COPYUP_ANNOTATION, INIT_ANNOTATION, OVERLAY_ANNOTATION
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -39,8 +39,10 @@ def environment(image_env: list[str], extra: list[str], hostname: str, home: str
     return [f"{k}={v}" for k, v in env.items()]
 
 
-def default_mounts(container_dir: str, user_mounts: list[dict]) -> list[dict]:
-    """Docker's default mounts, the /etc files, then the user's (-v, --mount, --tmpfs) in order."""
+def default_mounts(container_dir: str, user_mounts: list[dict], shm_size: int = 64 << 20,
+                   ipc: str = "") -> list[dict]:
+    """Docker's default mounts, the /etc files, then the user's (-v, --mount, --tmpfs) in order.
+    /dev/shm: a tmpfs of --shm-size; the host's with --ipc host; none with --ipc none."""
     mounts = [
         {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
         {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
@@ -51,14 +53,24 @@ def default_mounts(container_dir: str, user_mounts: list[dict]) -> list[dict]:
         {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
          "options": ["ro", "nosuid", "noexec", "nodev"]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
     ]
+    if ipc == "host":
+        mounts.append({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["rbind", "rprivate"]})
+    elif ipc != "none":
+        mounts.append({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                       "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm_size // 1024}k"]})
     for name in ("resolv.conf", "hostname", "hosts"):
         mounts.append({"destination": f"/etc/{name}", "type": "bind", "source": os.path.join(container_dir, name),
                        "options": ["rbind", "rprivate"]})
     # parents before children (Docker's and runc's order): a volume on /etc goes under /etc/hostname
     return sorted(mounts + user_mounts, key=lambda m: m["destination"].rstrip("/").count("/"))
+
+
+def mount_points(record: dict) -> set[str]:
+    """Destinations (relative) of a container's mounts and the /etc files pocketbox binds: what
+    `diff` and `commit` leave out when the runtime only made them to mount on."""
+    dests = {m["destination"] for m in default_mounts("", [])} | {m["Destination"] for m in record.get("Mounts", [])}
+    return {d.strip("/") for d in dests}
 
 
 def user_mount(kind: str, source: str | None, destination: str, read_only: bool, options: str = "") -> dict:
@@ -73,10 +85,14 @@ def user_mount(kind: str, source: str | None, destination: str, read_only: bool,
 def build(*, args: list[str], env: list[str], cwd: str, user: User, hostname: str, tty: bool, stdin_open: bool,
           caps: list[str], no_new_privs: bool, read_only: bool, mounts: list[dict], network: str,
           resources: dict, overlay: str, privileged: bool, copy_up: list[str] | None = None,
-          netns: str | None = None, seccomp: dict | None = None) -> dict:
+          netns: str | None = None, seccomp: dict | None = None, shared: dict | None = None,
+          rlimits: list | None = None, sysctl: dict | None = None, init: bool = False) -> dict:
     """`netns`: the path of a network namespace the engine prepares (bridge, container:NAME);
-    without it the runtime makes a new, empty one (none)."""
-    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")]
+    without it the runtime makes a new, empty one (none). `shared`: {"pid"|"ipc"|"uts": "host" (the
+    host's: no namespace) or a /proc/PID/ns path (another container's)}."""
+    shared = shared or {}
+    namespaces = [{"type": t, **({"path": shared[t]} if shared.get(t, "host") != "host" else {})}
+                  for t in ("pid", "ipc", "uts", "mount", "cgroup") if shared.get(t) != "host"]
     if network != "host":
         namespaces.append({"type": "network", **({"path": netns} if netns else {})})
     return {
@@ -87,6 +103,7 @@ def build(*, args: list[str], env: list[str], cwd: str, user: User, hostname: st
             "args": args, "env": env, "cwd": cwd,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": [], "ambient": []},
             "noNewPrivileges": no_new_privs,
+            **({"rlimits": rlimits} if rlimits else {}),
         },
         "root": {"path": "rootfs", "readonly": read_only},
         "hostname": hostname,
@@ -97,7 +114,9 @@ def build(*, args: list[str], env: list[str], cwd: str, user: User, hostname: st
             "maskedPaths": [] if privileged else MASKED_PATHS,
             "readonlyPaths": [] if privileged else READONLY_PATHS,
             **({"seccomp": seccomp} if seccomp else {}),
+            **({"sysctl": sysctl} if sysctl else {}),
         },
         "annotations": {OVERLAY_ANNOTATION: overlay,
-                        **({COPYUP_ANNOTATION: "\n".join(copy_up)} if copy_up else {})},
+                        **({COPYUP_ANNOTATION: "\n".join(copy_up)} if copy_up else {}),
+                        **({INIT_ANNOTATION: "true"} if init else {})},
     }

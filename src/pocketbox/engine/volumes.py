@@ -10,6 +10,7 @@ import os
 import re
 import time
 
+from pocketbox import events
 from pocketbox.errors import Conflict, NotFound, PocketboxError
 from pocketbox.state import disk_usage, ensure_dir, read_json, remove_tree, state_root, write_json_atomic
 
@@ -63,6 +64,7 @@ class Volumes:
             except OSError:  # another `create` won the race: use its volume
                 remove_tree(staging, ignore_errors=True)
                 return self.get(name)
+            events.emit("volume", "create", name, {"driver": "local"})
             return record
         except BaseException:
             remove_tree(staging, ignore_errors=True)
@@ -94,6 +96,7 @@ class Volumes:
         if users:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(c['Id'] for c in users)}]")
         remove_tree(self.path(name))
+        events.emit("volume", "destroy", name, {"driver": "local"})
 
     def size(self, name: str) -> int:
         return disk_usage(self.path(name) / "_data")
@@ -106,5 +109,6 @@ class Volumes:
                 continue
             freed += self.size(v["Name"])
             remove_tree(self.path(v["Name"]))
+            events.emit("volume", "destroy", v["Name"], {"driver": "local"})
             removed.append(v["Name"])
         return removed, freed

@@ -60,7 +60,7 @@ class _Archive:
 
 def load(path_or_file, platform: Platform | None = None) -> list[tuple[str | None, str]]:
     """Load every image of the archive; returns (name or None, image ID) pairs."""
-    from pocketbox.engine.images import GC_LOCK
+    from pocketbox.image.names import GC_LOCK
 
     store = Store.open()
     try:
@@ -84,7 +84,7 @@ def load(path_or_file, platform: Platform | None = None) -> list[tuple[str | Non
 
 
 def _load_entries(store: Store, entries) -> list[tuple[str | None, str]]:
-    from pocketbox.engine.images import register_image
+    from pocketbox.image.names import register_image
 
     loaded = []
     for config_bytes, layer_descs, manifest, manifest_bytes, index_digest, tags in entries:

@@ -43,7 +43,6 @@ def _exists_below(lowers: list[str], rel: str) -> bool:
 
 
 # files the runtime bind-mounts over: their empty placeholders in the upper dir are not changes
-ETC_MOUNTS = ("etc/hostname", "etc/hosts", "etc/resolv.conf")
 
 
 def _placeholder(path: str, st: os.stat_result, rel: str, mountpoints: set[str], lowers: list[str]) -> bool:
@@ -53,14 +52,6 @@ def _placeholder(path: str, st: os.stat_result, rel: str, mountpoints: set[str],
         return False
     empty = (stat.S_ISREG(st.st_mode) and st.st_size == 0) or (stat.S_ISDIR(st.st_mode) and not os.listdir(path))
     return empty and not _exists_below(lowers, rel)
-
-
-def mount_points(record: dict) -> set[str]:
-    """Destinations (relative) of a container's mounts, and the /etc files pocketbox binds."""
-    from pocketbox.engine.spec import default_mounts
-
-    dests = {m["destination"] for m in default_mounts("", [])} | {m["Destination"] for m in record.get("Mounts", [])}
-    return {d.strip("/") for d in dests} | set(ETC_MOUNTS)
 
 
 def diff(upper: str, lowers: list[str], mountpoints: set[str] = frozenset()) -> list[tuple[str, str]]:

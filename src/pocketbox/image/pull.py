@@ -83,7 +83,7 @@ def pull(ref: Reference, platform: Platform | None = None, progress=None, on_eve
     chains = chain_ids(diff_ids)
     image_id = config_desc["digest"]
 
-    from pocketbox.engine.images import GC_LOCK, register_image  # the engine owns names and tags
+    from pocketbox.image.names import GC_LOCK, register_image
 
     with store.lock(GC_LOCK, shared=True):
         existing = store.image(image_id)

@@ -91,11 +91,16 @@ def connect(record: dict, container_dir, find_container) -> dict:
                 ports_mod.check_free(b)
             bindings.append(b)
         used = {e["IPAddress"] for k, e in endpoints.items() if e["NetworkID"] == net["Id"] and k != cid}
-        ip = ipam.next_address(config["Subnet"], config["Gateway"], used)
+        wanted = (((record.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}).get(net["Name"]) or {}) \
+            .get("IPAMConfig", {}).get("IPv4Address")
+        if wanted and (wanted in used or wanted == config["Gateway"]):
+            raise PocketboxError(f"Address already in use: {wanted}")
+        ip = wanted or ipam.next_address(config["Subnet"], config["Gateway"], used)
         endpoint = {"NetworkID": net["Id"], "Network": net["Name"], "IPAddress": ip,
                     "IPPrefixLen": int(config["Subnet"].split("/")[1]), "Gateway": config["Gateway"],
                     "MacAddress": ipam.mac_for(ip), "Veth": veth_name(cid), "Name": record["Name"].lstrip("/"),
-                    "Hostname": record["Config"]["Hostname"], "Ports": ports_mod.to_docker(bindings)}
+                    "Hostname": record["Config"]["Hostname"], "Ports": ports_mod.to_docker(bindings),
+                    "ExtraHosts": record["HostConfig"].get("ExtraHosts") or []}
         endpoints[cid] = endpoint  # recorded before any act, so that disconnect() can undo a crash
         networks.save_endpoints(endpoints)
     explain.emit("network", f"allocate the address {ip}/{endpoint['IPPrefixLen']} on network {net['Name']}"
@@ -225,7 +230,7 @@ def _write_hosts(networks: Networks, network_id: str, container_dir, cid: str, l
         peers = [] if default else [(o["IPAddress"], o["Name"], k[:12]) for k, o in members.items() if k != target]
         try:
             hosts.rewrite(os.path.join(containers_dir, target, "hosts"),
-                          hosts.hosts_text(ep["Hostname"], ep["IPAddress"], peers))
+                          hosts.hosts_text(ep["Hostname"], ep["IPAddress"], peers, ep.get("ExtraHosts") or []))
         except FileNotFoundError:
             continue
     if not default and targets:

@@ -119,6 +119,9 @@ class Networks:
         explain.emit("network", f"network {name} created: subnet {subnet}, bridge "
                      f"{record['Options']['com.docker.network.bridge.name']} (made when a container first joins)",
                      f"write {self._path(record['Id'])}")
+        from pocketbox import events
+
+        events.emit("network", "create", record["Id"], {"name": name, "type": record["Driver"]})
         return record
 
     def remove(self, ref: str) -> str:
@@ -132,6 +135,9 @@ class Networks:
                                f"endpoints ({', '.join(users)})")
             self.delete_bridge(net)
             os.unlink(self._path(net["Id"]))
+        from pocketbox import events
+
+        events.emit("network", "destroy", net["Id"], {"name": net["Name"], "type": net["Driver"]})
         return net["Name"]
 
     def prune(self, in_use: set[str]) -> list[str]:

@@ -74,6 +74,25 @@ def exposed(config: dict) -> list[Binding]:
     return out
 
 
+def expose_specs(items: list[str]) -> dict:
+    """--expose 80, 8000-8010/udp: Config.ExposedPorts entries ({"80/tcp": {}})."""
+    out = {}
+    for item in items:
+        ports, _, proto = item.partition("/")
+        proto = proto or "tcp"
+        if proto not in PROTOCOLS:
+            raise InvalidPort(f"invalid proto: {proto} (tcp or udp)")
+        low, dash, high = ports.partition("-")
+        try:
+            first, last = _port(low, "exposed"), _port(high, "exposed") if dash else _port(low, "exposed")
+        except InvalidPort:
+            raise InvalidPort(f"Invalid range format for --expose: {item}") from None
+        if last < first:
+            raise InvalidPort(f"Invalid range format for --expose: {item}")
+        out.update({f"{p}/{proto}": {} for p in range(first, last + 1)})
+    return out
+
+
 def _bind(b: Binding, port: int) -> int:
     """Bind a socket of b's protocol to b's address and `port`, close it; the port bound."""
     s = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM if b.protocol == "tcp" else _socket.SOCK_DGRAM)

@@ -63,12 +63,21 @@ def detect() -> str:
 
 
 class Limits:
-    def __init__(self, memory: int | None = None, memory_swap: int | None = None, cpus: float | None = None,
-                 cpu_shares: int | None = None, pids_limit: int | None = None, devices: list[str] | None = None):
+    """What the runtime-spec's linux.resources asks of the cgroup (None: the kernel's default)."""
+
+    def __init__(self, memory: int | None = None, memory_swap: int | None = None, cpu_quota: int | None = None,
+                 cpu_period: int | None = None, cpu_shares: int | None = None, pids_limit: int | None = None,
+                 devices: list[str] | None = None, cpuset_cpus: str | None = None, cpuset_mems: str | None = None,
+                 memory_reservation: int | None = None, oom_kill_disable: bool = False):
         self.memory = memory                # bytes
         self.memory_swap = memory_swap      # bytes of memory + swap; -1 = unlimited
-        self.cpus = cpus
+        self.memory_reservation = memory_reservation  # the soft limit: reclaimed down to it under pressure
+        self.oom_kill_disable = oom_kill_disable      # (v1 only: v2 has no such switch)
+        self.cpu_quota = cpu_quota          # microseconds of CPU time per period
+        self.cpu_period = cpu_period
         self.cpu_shares = cpu_shares
+        self.cpuset_cpus = cpuset_cpus      # "0-1", "0,2"
+        self.cpuset_mems = cpuset_mems
         self.pids_limit = pids_limit
         self.devices = list(DEFAULT_DEVICE_RULES) if devices is None else devices
 
@@ -140,7 +149,8 @@ class ContainerCgroup:
         os.makedirs(parent, exist_ok=True)
         with open(f"{CGROUP_ROOT}/cgroup.subtree_control") as f:
             root_enabled = set(f.read().split())
-        wanted = [c for c in ("cpu", "memory", "pids") if c in root_enabled]
+        wanted = [c for c in ("cpu", "memory", "pids") + (("cpuset",) if limits.cpuset_cpus or limits.cpuset_mems
+                                                         else ()) if c in root_enabled]
         with open(f"{parent}/cgroup.subtree_control") as f:
             enabled = set(f.read().split())
         if set(wanted) - enabled:
@@ -158,10 +168,16 @@ class ContainerCgroup:
                 else:
                     swap_max = str(max(swap - limits.memory, 0))
                 self._write(f"{d}/memory.swap.max", swap_max)
-        if limits.cpus is not None:
-            self._write(f"{d}/cpu.max", f"{int(limits.cpus * PERIOD)} {PERIOD}")
+        if limits.memory_reservation:
+            self._write(f"{d}/memory.low", str(limits.memory_reservation))
+        if limits.cpu_quota or limits.cpu_period:
+            quota = str(limits.cpu_quota) if limits.cpu_quota and limits.cpu_quota > 0 else "max"
+            self._write(f"{d}/cpu.max", f"{quota} {limits.cpu_period or PERIOD}")
         if limits.cpu_shares is not None:
             self._write(f"{d}/cpu.weight", str(shares_to_weight(limits.cpu_shares)))
+        for name in ("cpus", "mems"):
+            if getattr(limits, f"cpuset_{name}"):
+                self._write(f"{d}/cpuset.{name}", getattr(limits, f"cpuset_{name}"))
         if limits.pids_limit is not None:
             self._write(f"{d}/pids.max", "max" if limits.pids_limit <= 0 else str(limits.pids_limit))
 
@@ -179,10 +195,19 @@ class ContainerCgroup:
                 swap = limits.memory_swap
                 total = 2 * limits.memory if swap is None else (-1 if swap == -1 else swap)
                 self._write(f"{mem}/memory.memsw.limit_in_bytes", str(total))
+        if mem and limits.memory_reservation:
+            self._write(f"{mem}/memory.soft_limit_in_bytes", str(limits.memory_reservation))
+        if mem and limits.oom_kill_disable:
+            self._write(f"{mem}/memory.oom_control", "1")
         cpu = self.dir_of("cpu")
-        if cpu and limits.cpus is not None:
-            self._write(f"{cpu}/cpu.cfs_period_us", str(PERIOD))
-            self._write(f"{cpu}/cpu.cfs_quota_us", str(int(limits.cpus * PERIOD)))
+        if cpu and limits.cpu_period:
+            self._write(f"{cpu}/cpu.cfs_period_us", str(limits.cpu_period))
+        if cpu and limits.cpu_quota:
+            self._write(f"{cpu}/cpu.cfs_quota_us", str(limits.cpu_quota))
+        cpuset = self.dir_of("cpuset")
+        for name in ("cpus", "mems"):
+            if cpuset and getattr(limits, f"cpuset_{name}"):
+                self._write(f"{cpuset}/cpuset.{name}", getattr(limits, f"cpuset_{name}"))
         if cpu and limits.cpu_shares is not None:
             self._write(f"{cpu}/cpu.shares", str(limits.cpu_shares))
         pids = self.dir_of("pids")

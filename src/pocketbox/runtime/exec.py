@@ -15,13 +15,19 @@ from pocketbox import explain, syscalls as sc
 from pocketbox.errors import PocketboxError
 from pocketbox.runtime import cgroups, init
 
+PR_SET_PDEATHSIG = 1
 NAMESPACE_ORDER = [("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE_NEWNET),
                    ("pid", sc.CLONE_NEWPID), ("cgroup", sc.CLONE_NEWCGROUP), ("mnt", sc.CLONE_NEWNS),
                    ("user", sc.CLONE_NEWUSER)]  # the user namespace last, as the container's init enters it
 
 
-def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, seccomp_bpf: bytes | None = None) -> int:
-    """Run `process` (OCI process object) in the container whose PID 1 is `pid`; returns its exit code."""
+TIMED_OUT = -1
+
+
+def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, seccomp_bpf: bytes | None = None,
+            timeout: float | None = None) -> int:
+    """Run `process` (OCI process object) in the container whose PID 1 is `pid`; returns its exit code.
+    With `timeout`, a command still running after that many seconds is killed: TIMED_OUT."""
     terminal = bool(process.get("terminal"))
     if seccomp_bpf is not None:
         from pocketbox.runtime import seccomp  # noqa: F401  (imported now: after setns(mnt) the host's library is gone)
@@ -63,7 +69,7 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, s
                 explain.report("setns", namespace=name, pid=pid)
             grandchild = os.fork()
             if grandchild == 0:
-                _become(process, err_w, child_sock, seccomp_bpf, helper_fd)
+                _become(process, err_w, child_sock, seccomp_bpf, helper_fd, die_with_parent=timeout is not None)
             if child_sock:
                 child_sock.close()
             os.close(err_w)
@@ -103,19 +109,41 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, s
         from pocketbox.runtime.tty import proxy
 
         proxy(console, True, pid=child)
+    if timeout is not None and not _exited_within(child, timeout):
+        os.kill(child, 9)
+        os.waitpid(child, 0)
+        return TIMED_OUT
     _, status = os.waitpid(child, 0)
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
-def _become(process: dict, err_w: int, console_sock, seccomp_bpf: bytes | None, helper_fd: int) -> None:
-    """In the grandchild, inside every namespace: the same finishing steps as the container's init."""
+def _exited_within(pid: int, seconds: float) -> bool:
+    """Whether the child `pid` exits within `seconds` (it is not reaped: the caller does that)."""
+    fd = os.pidfd_open(pid)
+    try:
+        import select
+
+        return bool(select.select([fd], [], [], seconds)[0])
+    finally:
+        os.close(fd)
+
+
+def _become(process: dict, err_w: int, console_sock, seccomp_bpf: bytes | None, helper_fd: int,
+            die_with_parent: bool = False) -> None:
+    """In the grandchild, inside every namespace: the same finishing steps as the container's init.
+    `die_with_parent`: killing the runtime's child (a timeout) kills the command too."""
     try:
         if process.get("terminal"):
             init._stdio(process, console_sock)
         else:
             os.setsid()
         cwd = process.get("cwd", "/")
+        parent = os.getppid()
         init._switch_user(process, explain.report, seccomp_bpf)
+        if die_with_parent:  # (after the user switch, which would clear it)
+            sc.prctl(PR_SET_PDEATHSIG, 9)
+            if os.getppid() != parent:
+                os._exit(137)
         try:
             os.chdir(cwd)
         except OSError as e:

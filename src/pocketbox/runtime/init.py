@@ -17,6 +17,7 @@ FLAG_NAMES = {"mount": "CLONE_NEWNS", "uts": "CLONE_NEWUTS", "ipc": "CLONE_NEWIP
               "cgroup": "CLONE_NEWCGROUP"}
 OVERLAY_ANNOTATION = "org.pocketbox.rootfs.overlay"
 COPYUP_ANNOTATION = "org.pocketbox.volumes.copyup"  # destinations whose empty volume gets the image's files
+INIT_ANNOTATION = "org.pocketbox.init"  # "true": pocketbox-exec stays as PID 1, an init (run --init)
 EXEC_HELPER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pocketbox-exec")
 EXEC_MAGIC = "pocketbox-exec"  # its argv[0]: run any other way, the helper refuses (csrc/pocketbox_exec.c)
 MFD_EXEC = 0x10  # Linux 6.3+: says the memfd may be executed (refused as EINVAL by older kernels)
@@ -73,7 +74,8 @@ def container_init(spec: dict, bundle: str, join_cgroup, err_fd: int, console_so
         report = report or explain.report
         join_cgroup(report)  # before anything else: every process the container ever has is counted
         _setup(spec, bundle, console_sock, report, seccomp_bpf, userns_fd)
-        _exec(spec["process"], err_fd, helper_fd, report)
+        _exec(spec["process"], err_fd, helper_fd, report,
+              as_init=spec.get("annotations", {}).get(INIT_ANNOTATION) == "true")
     except InitError as e:
         _fail(err_fd, str(e), e.code)
     except OSError as e:
@@ -97,6 +99,8 @@ def _setup(spec: dict, bundle: str, console_sock, report, seccomp_bpf: bytes | N
         import termios  # noqa: F401
     if seccomp_bpf is not None:
         from pocketbox.runtime import seccomp  # noqa: F401
+    if spec["process"].get("rlimits"):
+        import resource  # noqa: F401
     linux = spec.get("linux", {})
     for ns in linux.get("namespaces", []):  # namespaces prepared by the engine (the network's): join
         if ns.get("path") and ns["type"] in NAMESPACE_FLAGS:
@@ -134,12 +138,14 @@ def _setup(spec: dict, bundle: str, console_sock, report, seccomp_bpf: bytes | N
     if any(m["destination"] == "/dev" and m.get("type") == "tmpfs" for m in spec.get("mounts", [])):
         rootfs.make_devices(root, report, linux.get("devices") or [])
     rootfs.pivot(root, report)
+    _sysctls(linux.get("sysctl") or {}, report)  # before /proc/sys becomes read-only
     rootfs.mask_paths(linux.get("maskedPaths", []), linux.get("readonlyPaths", []), report)
     if spec.get("hostname") and "uts" in wanted:
         sc.sethostname(spec["hostname"])
         report("sethostname", name=spec["hostname"])
 
     process = spec["process"]
+    _rlimits(process.get("rlimits") or [], report)
     _stdio(process, console_sock)
     cwd = process.get("cwd", "/")
     os.umask(0o022)
@@ -161,6 +167,38 @@ def _setup(spec: dict, bundle: str, console_sock, report, seccomp_bpf: bytes | N
         raise InitError(f"cannot chdir to working directory {cwd!r}: {e.strerror}", 126) from None
     if not os.getcwd().startswith("/"):
         raise InitError(f"working directory {cwd!r} is outside the container", 126)
+
+
+def _sysctls(values: dict, report) -> None:
+    """--sysctl: written in the container's own namespaces (the engine allows only namespaced keys)."""
+    for key, value in values.items():
+        if "/" in key or ".." in key:
+            raise InitError(f"invalid sysctl name {key!r}")
+        try:
+            with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+                f.write(value)
+        except OSError as e:
+            raise InitError(f"cannot set sysctl {key}={value}: {e.strerror}") from None
+        report("sysctl", key=key, value=value)
+
+
+def _rlimits(limits: list[dict], report) -> None:
+    """--ulimit: setrlimit while we still hold CAP_SYS_RESOURCE (raising a hard limit needs it)."""
+    if not limits:
+        return
+    import resource
+
+    for rl in limits:
+        which = getattr(resource, rl["type"], None)
+        if which is None:
+            raise InitError(f"unknown rlimit {rl['type']}")
+        infinity = resource.RLIM_INFINITY
+        soft, hard = (infinity if v >= 2**63 else v for v in (rl["soft"], rl["hard"]))
+        try:
+            resource.setrlimit(which, (soft, hard))
+        except (OSError, ValueError) as e:
+            raise InitError(f"cannot set {rl['type']} to {rl['soft']}:{rl['hard']}: {e}") from None
+        report("setrlimit", resource=rl["type"], soft=rl["soft"], hard=rl["hard"])
 
 
 def _make_cwd(cwd: str) -> None:
@@ -252,20 +290,23 @@ def find_executable(name: str, path_env: str) -> str:
     raise InitError(f'exec: "{name}": executable file not found in $PATH', 127)
 
 
-def _exec(process: dict, err_fd: int, helper_fd: int, report=None) -> None:
+def _exec(process: dict, err_fd: int, helper_fd: int, report=None, as_init: bool = False) -> None:
     """execve the sealed pocketbox-exec, which resets signals and execs the command (its errno, if
-    that fails, comes back on err_fd). Every other fd of the runtime is closed (CVE-2024-21626)."""
+    that fails, comes back on err_fd). Every other fd of the runtime is closed (CVE-2024-21626).
+    `as_init`: pocketbox-exec stays as PID 1 and runs the command as its child (run --init)."""
     args = process["args"]
     env = dict(e.split("=", 1) for e in process.get("env", []) if "=" in e)
     path = find_executable(args[0], env.get("PATH", ""))
     (report or explain.report)("execve", path=path, argv=args, env=process.get("env", []),
-                               via="pocketbox-exec from a sealed memfd")
+                               via="pocketbox-exec from a sealed memfd" + (", which stays as PID 1 (an init that "
+                                                                           "reaps and forwards signals)" if as_init
+                                                                           else ""))
     low, high = sorted((err_fd, helper_fd))
     os.closerange(3, low)
     os.closerange(low + 1, high)
     os.closerange(high + 1, 1 << 16)
     os.set_inheritable(err_fd, True)  # pocketbox-exec marks it close-on-exec for the last execve
     try:
-        os.execve(helper_fd, [EXEC_MAGIC, str(err_fd), path, *args], env)
+        os.execve(helper_fd, [EXEC_MAGIC, f"init:{err_fd}" if as_init else str(err_fd), path, *args], env)
     except OSError as e:
         raise InitError(f"cannot run pocketbox-exec: {e.strerror}", 126) from None

@@ -36,9 +36,9 @@ def limits_from_spec(spec: dict) -> Limits:
     r = spec.get("linux", {}).get("resources", {})
     mem, cpu, pids = r.get("memory", {}), r.get("cpu", {}), r.get("pids", {})
     limits = Limits(memory=mem.get("limit"), memory_swap=mem.get("swap"), cpu_shares=cpu.get("shares"),
-                    pids_limit=pids.get("limit"))
-    if cpu.get("quota") and cpu.get("period"):
-        limits.cpus = cpu["quota"] / cpu["period"]
+                    pids_limit=pids.get("limit"), cpu_quota=cpu.get("quota"), cpu_period=cpu.get("period"),
+                    cpuset_cpus=cpu.get("cpus"), cpuset_mems=cpu.get("mems"),
+                    memory_reservation=mem.get("reservation"), oom_kill_disable=bool(mem.get("disableOOMKiller")))
     for d in r.get("devices") or []:  # in order, after the defaults: a deny of everything starts afresh
         if not d.get("allow"):
             if d.get("type", "a") == "a" and d.get("major", -1) == -1:
@@ -119,10 +119,17 @@ class Container:
             import socket
 
             parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        new_pid_ns = any(ns["type"] == "pid" for ns in self.spec.get("linux", {}).get("namespaces", []))
+        pid_ns = next((ns for ns in self.spec.get("linux", {}).get("namespaces", []) if ns["type"] == "pid"), None)
+        new_pid_ns = pid_ns is not None
         own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         try:
-            if new_pid_ns:
+            if pid_ns and pid_ns.get("path"):  # --pid container:NAME: its namespace, for the children we fork
+                theirs = os.open(pid_ns["path"], os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    sc.setns(theirs, sc.CLONE_NEWPID)
+                finally:
+                    os.close(theirs)
+            elif pid_ns:
                 sc.unshare(sc.CLONE_NEWPID)  # affects only the children we fork from now on
             pid = self.cgroup.fork()
             if pid == 0:
@@ -139,7 +146,8 @@ class Container:
                                self.seccomp_bpf, self.userns_fd, helper_fd)
             if new_pid_ns:
                 sc.setns(own_pid_ns, sc.CLONE_NEWPID)  # later children (hooks, cleanup) stay in ours
-            self.report("fork", pid=pid, namespace="new PID namespace: it is PID 1 there" if new_pid_ns else "host",
+            self.report("fork", pid=pid, namespace="host" if not new_pid_ns else "the PID namespace of "
+                        f"{pid_ns['path']}" if pid_ns.get("path") else "new PID namespace: it is PID 1 there",
                         how="clone3(CLONE_INTO_CGROUP)" if self.cgroup.born_in_unified else "fork()")
         finally:
             os.close(own_pid_ns)
