@@ -426,8 +426,132 @@ def rename(container, new_name):
     Containers().rename(container, new_name)
 
 
+STATS_DEFAULT = ("table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}"
+                 "\t{{.PIDs}}")
+STATS_HEADERS = {"Container": "CONTAINER", "ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %",
+                 "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O",
+                 "PIDs": "PIDS"}
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("containers", nargs=-1)
+@click.option("-a", "--all", "all_", is_flag=True, help="Show all containers (default shows just running).")
+@click.option("--no-stream", is_flag=True, help="Disable streaming stats and only pull the first result.")
+@click.option("--no-trunc", is_flag=True, help="Do not truncate output.")
+@click.option("--format", "fmt", help="Format with a Go template ('table {{.Name}}\\t{{.CPUPerc}}'), or json.")
+@needs_root
+def stats(containers, all_, no_stream, no_trunc, fmt):
+    """Display a live stream of containers' resource usage (from their cgroups)."""
+    from pocketbox.cli.format import go_size
+    from pocketbox.engine import stats as collect
+    from pocketbox.engine.containers import Containers
+
+    engine = Containers()
+
+    def chosen():
+        if containers:
+            return [engine.find(c) for c in containers]
+        return [r for r in engine.all() if all_ or r["State"]["Status"] in ("running", "paused")]
+    before = {r["Id"]: collect.sample(r) for r in chosen()}
+    while True:
+        time.sleep(0.5 if no_stream else 1.0)
+        rows = []
+        for r in chosen():
+            now = collect.sample(r)
+            n = collect.row(before.get(r["Id"], now), now)
+            before[r["Id"]] = now
+            running = r["State"]["Status"] in ("running", "paused")
+            rows.append({"Container": r["Id"][:12] if not containers else containers[len(rows)],
+                         "ID": r["Id"] if no_trunc else r["Id"][:12], "Name": r["Name"].lstrip("/"),
+                         "CPUPerc": f"{n['CPUPerc']:.2f}%" if running else "--",
+                         "MemUsage": f"{go_size(n['MemUsage'], True)} / {go_size(n['MemLimit'], True)}"
+                         if running else "-- / --",
+                         "MemPerc": f"{n['MemPerc']:.2f}%" if running else "--",
+                         "NetIO": f"{go_size(n['NetRx'])} / {go_size(n['NetTx'])}" if running else "--",
+                         "BlockIO": f"{go_size(n['BlockRead'])} / {go_size(n['BlockWrite'])}" if running else "--",
+                         "PIDs": str(n["PIDs"]) if running else "--"})
+        out = listing(rows, fmt, STATS_DEFAULT, STATS_HEADERS)
+        if not no_stream:
+            click.echo("\033[2J\033[H", nl=False)
+        if out is not None:
+            click.echo(out)
+        if no_stream:
+            return
+
+
+@click.command(context_settings={**CONTEXT, "ignore_unknown_options": True})
+@click.argument("container")
+@click.argument("ps_options", nargs=-1, type=click.UNPROCESSED)
+@needs_root
+def top(container, ps_options):
+    """Display the running processes of a container (the host's ps, its processes only)."""
+    from pocketbox.cli.gotemplate import tabulate
+    from pocketbox.engine.containers import Containers
+    from pocketbox.engine.stats import processes
+
+    titles, rows = processes(Containers(), container, list(ps_options))
+    click.echo(tabulate(["\t".join(titles)] + ["\t".join(r) for r in rows], minwidth=20))
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("containers", nargs=-1, required=True)
+@click.option("--cpus", help="Number of CPUs.")
+@click.option("-c", "--cpu-shares", type=int, help="CPU shares (relative weight).")
+@click.option("--cpu-period", type=int, help="Limit CPU CFS (Completely Fair Scheduler) period.")
+@click.option("--cpu-quota", type=int, help="Limit CPU CFS (Completely Fair Scheduler) quota.")
+@click.option("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1).")
+@click.option("--cpuset-mems", help="MEMs in which to allow execution (0-3, 0,1).")
+@click.option("-m", "--memory", help="Memory limit.")
+@click.option("--memory-reservation", help="Memory soft limit.")
+@click.option("--memory-swap", help="Swap limit equal to memory plus swap: -1 to enable unlimited swap.")
+@click.option("--pids-limit", type=int, help="Tune container pids limit (-1 for unlimited).")
+@click.option("--restart", help="Restart policy to apply when a container exits.")
+@needs_root
+def update(containers, **changes):
+    """Update configuration of one or more containers (limits apply at once to running ones)."""
+    from pocketbox.engine.update import update_container
+
+    for_each(containers, lambda ref: update_container(ref, changes))
+
+
+def _container_path(arg: str) -> tuple[str | None, str]:
+    """Docker's split of a cp argument: CONTAINER:PATH, or a local path (one that starts with / or
+    . may hold a colon)."""
+    if arg.startswith(("/", ".")) or ":" not in arg:
+        return None, arg
+    name, _, path = arg.partition(":")
+    return name, path
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("source")
+@click.argument("destination")
+@click.option("-a", "--archive", is_flag=True, help="Archive mode (copy all uid/gid information).")
+@click.option("-L", "--follow-link", is_flag=True, help="Always follow symbol link in SRC_PATH.")
+@needs_root
+def cp(source, destination, archive, follow_link):
+    """Copy files/folders between a container and the local filesystem.
+
+    \b
+    pocketbox cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-
+    pocketbox cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH"""
+    from pocketbox.engine.containers import Containers
+    from pocketbox.engine.copy import copy_in, copy_out
+
+    (src_ctr, src_path), (dst_ctr, dst_path) = _container_path(source), _container_path(destination)
+    if src_ctr and dst_ctr:
+        raise PocketboxError("copying between containers is not supported")
+    if not src_ctr and not dst_ctr:
+        raise PocketboxError("must specify at least one container source")
+    engine = Containers()
+    if src_ctr:
+        copy_out(engine, src_ctr, src_path or "/", dst_path, follow_link)
+    else:
+        copy_in(engine, src_path, dst_ctr, dst_path or "/", follow_link, archive)
+
+
 for command in (run, create, ps, rm, inspect, start, stop, restart, kill, wait, pause, unpause, attach, logs, exec_,
-                port, rename):
+                port, rename, stats, top, update, cp):
     cli.add_command(command)
 cli.add_command(container)
 container.add_command(run)
@@ -437,5 +561,5 @@ container.add_command(ps, "ls")
 container.add_command(rm)
 container.add_command(container_inspect)
 container.add_command(container_prune)
-for command in (start, stop, restart, kill, wait, pause, unpause, attach, logs, exec_, port):
+for command in (start, stop, restart, kill, wait, pause, unpause, attach, logs, exec_, port, stats, top, update, cp):
     container.add_command(command)

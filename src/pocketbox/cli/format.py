@@ -12,6 +12,17 @@ def human_size(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+def go_size(n: float, binary: bool = False) -> str:
+    """go-units' HumanSize / BytesSize (4 significant digits): 1.172MiB, 648B, 23.4GB."""
+    base, units = (1024.0, ("B", "KiB", "MiB", "GiB", "TiB", "PiB")) if binary else \
+        (1000.0, ("B", "kB", "MB", "GB", "TB", "PB"))
+    for unit in units:
+        if abs(n) < base or unit == units[-1]:
+            return f"{n:.4g}{unit}"
+        n /= base
+    raise AssertionError("unreachable")
+
+
 def human_duration(seconds: float) -> str:
     """Docker's units.HumanDuration ("About an hour", "3 weeks")."""
     s = int(seconds)

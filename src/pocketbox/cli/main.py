@@ -80,7 +80,8 @@ IMAGES, CONTAINERS, SHARE, SYSTEM, VOLUMES, NETWORKS = ("image_commands",), ("co
 TOP_LEVEL = {
     **{n: IMAGES for n in ("pull", "images", "rmi", "load", "save", "login", "logout")},
     **{n: CONTAINERS for n in ("run", "create", "ps", "rm", "inspect", "start", "stop", "restart", "kill", "wait",
-                               "pause", "unpause", "attach", "logs", "exec", "port", "rename")},
+                               "pause", "unpause", "attach", "logs", "exec", "port", "rename", "stats", "top",
+                               "update", "cp")},
     **{n: SHARE for n in ("tag", "commit", "push", "export", "import", "history", "diff")},
     **{n: SYSTEM for n in ("info", "version", "system", "events")},
     "volume": VOLUMES, "network": NETWORKS, "container": CONTAINERS + SHARE, "image": IMAGES + SHARE,

@@ -352,8 +352,8 @@ class Containers:
             "ExtraHosts": po.extra_hosts(o.add_host, self._default_gateway() if any(
                 h.endswith("host-gateway") for h in o.add_host) else None) or None,
             "Dns": po.dns_servers(o.dns), "DnsSearch": list(o.dns_search), "DnsOptions": list(o.dns_option),
-            "Init": o.init or None, "CpusetCpus": opt.cpuset(o.cpuset_cpus, "--cpuset-cpus", _online("cpu")),
-            "CpusetMems": opt.cpuset(o.cpuset_mems, "--cpuset-mems", _online("node")),
+            "Init": o.init or None, "CpusetCpus": opt.cpuset(o.cpuset_cpus, "--cpuset-cpus", opt.online("cpu")),
+            "CpusetMems": opt.cpuset(o.cpuset_mems, "--cpuset-mems", opt.online("node")),
             "CpuPeriod": o.cpu_period or 0, "CpuQuota": o.cpu_quota or 0,
             "MemoryReservation": reservation, "OomKillDisable": oom_kill_disable,
             "LogConfig": opt.log_config(o.log_driver, o.log_opt), "ContainerIDFile": o.cidfile or "",
@@ -873,15 +873,6 @@ class Containers:
         from pocketbox.engine import images
 
         return images.find_image(self.store, name)
-
-
-def _online(kind: str) -> str | None:
-    """The host's CPUs (or memory nodes) as the kernel lists them (0-1), None if unknown."""
-    try:
-        with open(f"/sys/devices/system/{kind}/online") as f:
-            return f.read().strip()
-    except OSError:
-        return None
 
 
 def recorded_env(user_env: list[str], image_env: list[str]) -> list[str]:

@@ -445,3 +445,12 @@ def _id_list(text: str) -> set[int]:
         low, _, high = part.partition("-")
         out.update(range(int(low), int(high or low) + 1))
     return out
+
+
+def online(kind: str) -> str | None:
+    """The host's CPUs ("cpu") or memory nodes ("node") as the kernel lists them (0-1); None if unknown."""
+    try:
+        with open(f"/sys/devices/system/{kind}/online") as f:
+            return f.read().strip()
+    except OSError:
+        return None

@@ -155,8 +155,11 @@ class ContainerCgroup:
             enabled = set(f.read().split())
         if set(wanted) - enabled:
             self._write(f"{parent}/cgroup.subtree_control", " ".join("+" + c for c in wanted))
+        os.mkdir(self.paths["unified"])
+        self._apply_v2(limits)
+
+    def _apply_v2(self, limits: Limits) -> None:
         d = self.paths["unified"]
-        os.mkdir(d)
         if limits.memory is not None:
             self._write(f"{d}/memory.max", str(limits.memory))
             if os.path.exists(f"{d}/memory.swap.max"):
@@ -188,13 +191,22 @@ class ContainerCgroup:
             if "cpuset" in name.split(","):
                 _inherit_cpuset(parent)
             os.mkdir(d)
+        self._apply_v1(limits)
+
+    def _apply_v1(self, limits: Limits) -> None:
         mem = self.dir_of("memory")
         if mem and limits.memory is not None:
-            self._write(f"{mem}/memory.limit_in_bytes", str(limits.memory))
+            writes = [(f"{mem}/memory.limit_in_bytes", str(limits.memory))]
             if os.path.exists(f"{mem}/memory.memsw.limit_in_bytes"):
                 swap = limits.memory_swap
                 total = 2 * limits.memory if swap is None else (-1 if swap == -1 else swap)
-                self._write(f"{mem}/memory.memsw.limit_in_bytes", str(total))
+                writes.append((f"{mem}/memory.memsw.limit_in_bytes", str(total)))
+            try:
+                for path, value in writes:
+                    self._write(path, value)
+            except OSError:  # memory <= memory+swap at every moment: raising both, the sum goes first
+                for path, value in reversed(writes):
+                    self._write(path, value)
         if mem and limits.memory_reservation:
             self._write(f"{mem}/memory.soft_limit_in_bytes", str(limits.memory_reservation))
         if mem and limits.oom_kill_disable:
@@ -218,6 +230,44 @@ class ContainerCgroup:
             self._write(f"{dev}/devices.deny", "a")
             for rule in limits.devices:
                 self._write(f"{dev}/devices.allow", rule)
+
+    def update(self, limits: Limits) -> None:
+        """`update`: write the limits that are set (not None) to a live container's cgroup."""
+        self._apply_v2(limits) if self.mode == "v2" else self._apply_v1(limits)
+
+    def usage(self) -> dict:
+        """What `stats` reads, in the units the kernel gives: cpu_ns, memory, memory_limit (None:
+        unlimited), memory_stat (memory.stat), pids, pids_limit, io_read, io_write (bytes)."""
+        out = {"cpu_ns": 0, "memory": 0, "memory_limit": None, "memory_stat": {}, "pids": 0, "pids_limit": None,
+               "io_read": 0, "io_write": 0}
+        if self.mode == "v2":
+            d = self.paths["unified"]
+            cpu = _keyed(f"{d}/cpu.stat")
+            out["cpu_ns"] = cpu.get("usage_usec", 0) * 1000
+            out["memory"] = _number(f"{d}/memory.current") or 0
+            out["memory_limit"] = _number(f"{d}/memory.max")
+            out["memory_stat"] = _keyed(f"{d}/memory.stat")
+            out["pids"] = _number(f"{d}/pids.current") or len(self.pids())
+            out["pids_limit"] = _number(f"{d}/pids.max")
+            for line in _lines(f"{d}/io.stat"):
+                fields = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
+                out["io_read"] += int(fields.get("rbytes", 0))
+                out["io_write"] += int(fields.get("wbytes", 0))
+            return out
+        cpuacct, mem, pids, blkio = (self.dir_of(c) for c in ("cpuacct", "memory", "pids", "blkio"))
+        out["cpu_ns"] = _number(f"{cpuacct}/cpuacct.usage") or 0 if cpuacct else 0
+        if mem:
+            out["memory"] = _number(f"{mem}/memory.usage_in_bytes") or 0
+            limit = _number(f"{mem}/memory.limit_in_bytes")
+            out["memory_limit"] = limit if limit is not None and limit < 1 << 62 else None
+            out["memory_stat"] = _keyed(f"{mem}/memory.stat")
+        out["pids"] = (_number(f"{pids}/pids.current") if pids else None) or len(self.pids())
+        out["pids_limit"] = _number(f"{pids}/pids.max") if pids else None
+        for line in _lines(f"{blkio}/blkio.throttle.io_service_bytes") if blkio else []:
+            fields = line.split()
+            if len(fields) == 3 and fields[1] in ("Read", "Write"):
+                out["io_read" if fields[1] == "Read" else "io_write"] += int(fields[2])
+        return out
 
     def fork(self) -> int:
         """os.fork() for the container's first process; the child calls join() first."""
@@ -376,6 +426,31 @@ def _inherit_cpuset(parent: str) -> None:
             return
     with open(f"{parent}/cgroup.clone_children", "w") as f:
         f.write("1")
+
+
+def _lines(path: str) -> list[str]:
+    try:
+        with open(path) as f:
+            return f.read().splitlines()
+    except OSError:
+        return []
+
+
+def _keyed(path: str) -> dict[str, int]:
+    """A flat-keyed cgroup file (cpu.stat, memory.stat): {key: number}."""
+    out = {}
+    for line in _lines(path):
+        key, _, value = line.partition(" ")
+        if value.strip().lstrip("-").isdigit():
+            out[key] = int(value)
+    return out
+
+
+def _number(path: str) -> int | None:
+    """A one-number cgroup file; None for "max" or a missing file."""
+    lines = _lines(path)
+    text = lines[0].strip() if lines else ""
+    return int(text) if text.lstrip("-").isdigit() else None
 
 
 def shares_to_weight(shares: int) -> int:
