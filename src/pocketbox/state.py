@@ -95,7 +95,7 @@ def _write_json_atomic(path: Path, data, mode: int, durable: bool) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
+            json.dump(data, f, indent=2)
             f.write("\n")
             if durable:
                 f.flush()

@@ -23,7 +23,7 @@ DATA = {"Name": "/web", "Config": {"Env": ["A=1", "B=2"], "Labels": {"k": "v", "
     ("{{len .Config.Env}} {{upper .Name}} {{.Name | upper}} {{lower \"AB\"}} {{title \"ab\"}}", "2 /WEB /WEB ab Ab"),
     ('{{split "a,b" ","}}', "[a b]"),
     ("{{println .Name}}x", "/web\nx"),
-    ("{{.Missing}} {{.Missing.Deeper}} {{.N}} {{.E}}", "<no value> <no value> <nil> []"),
+    ("{{.N}} {{.E}} {{.Config.Labels.nope}}|{{index .Config.Labels \"nope\"}}|", "<nil> [] <no value>||"),
     ("{{range .E}}x{{else}}empty{{end}}", "empty"),
     ("{{with .Config}}{{.Cmd}}{{end}}{{with .E}}no{{else}}-{{end}}", "[sleep 1000]-"),
     ("a {{- .Name -}} b", "a/webb"),
@@ -47,6 +47,8 @@ def test_go_semantics(template, expected):
     ("{{index .Config.Cmd 5}}", "index out of range"),
     ("{{.Name.X}}", "can't evaluate field X"),
     ("{{.N.X}}", "nil pointer"),
+    ("{{.Missing}}", 'map has no entry for key "Missing"'),
+    ("{{.State.Nope}}", 'map has no entry for key "Nope"'),
 ])
 def test_errors_are_one_line(template, message):
     with pytest.raises(TemplateError, match=message.replace("{", r"\{").replace("}", r"\}")):

@@ -125,9 +125,23 @@ def inspect_output(records: list, template: str | None) -> str | None:
     """What `inspect` prints: a JSON array (4-space indent), or the template once per object."""
     import json
 
+    from pocketbox.errors import PocketboxError
+
     if template is None:
         return json.dumps(records, indent=4)
-    lines = [render_template(template, record) for record in records]
+    from pocketbox.cli.gotemplate import TemplateError, parse
+
+    try:
+        parse(template)
+    except TemplateError as e:  # Docker's CLI: checked before any object is looked at, status 64
+        raise PocketboxError(f"template parsing error: template: {e}", 64) from None
+    lines = []
+    for record in records:
+        try:
+            lines.append(render_template(template, record))
+        except PocketboxError:
+            print("\n".join(lines + [""]))  # what Docker's CLI prints before the error
+            raise
     return "\n".join(lines) if lines else None
 
 

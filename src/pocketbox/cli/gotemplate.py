@@ -46,10 +46,9 @@ STRUCT_KEY = re.compile(r"[A-Z][A-Za-z0-9]*\Z")
 
 
 def _go_order(v):
-    """Go marshals a struct's fields in their order and a map's keys sorted: a dict whose keys
-    are all Go field names is taken for a struct, any other for a map."""
+    """Go marshals a struct's fields in their order and a map's keys sorted (see _is_struct)."""
     if isinstance(v, dict):
-        keys = list(v) if all(isinstance(k, str) and STRUCT_KEY.match(k) for k in v) else sorted(v, key=str)
+        keys = list(v) if _is_struct(v) else sorted(v, key=str)
         return {k: _go_order(v[k]) for k in keys}
     if isinstance(v, (list, tuple)):
         return [_go_order(x) for x in v]
@@ -63,7 +62,7 @@ def _json(v) -> str:  # Docker's: json.Marshal without HTML escaping
 def _index(v, *keys):
     for k in keys:
         if isinstance(v, dict):
-            v = v.get(k, NO_VALUE)
+            v = v.get(k, "")  # (Docker's maps are map[string]string: a missing key is "")
         elif isinstance(v, (list, tuple, str)):
             if not isinstance(k, int) or not 0 <= k < len(v):
                 raise TemplateError(f"error calling index: index out of range: {k}")
@@ -305,9 +304,17 @@ class _Parser:
 
 
 # --- running ---------------------------------------------------------------------------------
+def _is_struct(d: dict) -> bool:
+    """A dict that stands for a Go struct (every key a field name): a missing key is an error, as
+    Docker's templates see it; any other dict is a map, where it is <no value>."""
+    return bool(d) and all(isinstance(k, str) and STRUCT_KEY.match(k) for k in d)
+
+
 def _field(value, names: str):
     for name in names.split(".")[1:] if names != "." else []:
         if isinstance(value, dict):
+            if name not in value and _is_struct(value):
+                raise TemplateError(f'executing "" at <{names}>: map has no entry for key "{name}"')
             value = value.get(name, NO_VALUE)
         elif value is NO_VALUE:  # (a missing key's fields are missing too, as Go's)
             return NO_VALUE

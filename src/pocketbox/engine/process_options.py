@@ -34,7 +34,7 @@ def ulimits(items: list[str]) -> list[dict]:
         if soft > hard and hard != -1 or soft == -1 and hard != -1:
             raise InvalidOption(f'invalid argument "{item}" for "--ulimit" flag: ulimit soft limit must be less '
                                 f"than or equal to hard limit: {soft} > {hard}")
-        out[name] = {"Name": name, "Hard": hard, "Soft": soft}
+        out[name] = {"Hard": hard, "Name": name, "Soft": soft}  # (the order Docker's inspect shows)
     return list(out.values())
 
 

@@ -36,8 +36,11 @@ def update_container(ref: str, changes: dict, engine: Containers | None = None) 
         if restart and restart["Name"] != "no" and host.get("AutoRemove"):
             raise opt.InvalidOption("Restart policy cannot be updated because AutoRemove is enabled for the "
                                     "container")
-        if memory is not None and swap is None and host.get("MemorySwap", 0) not in (0, -1):
-            swap = max(host["MemorySwap"], memory)  # (Docker keeps a swap limit set earlier, at least memory)
+        if memory is not None and not o.memory_swap and memory > (host.get("MemorySwap") or 0):
+            raise opt.InvalidOption("Memory limit should be smaller than already set memoryswap limit, update the "
+                                    "memoryswap at the same time")  # (Docker's rule, even for no limit yet)
+        if memory is not None and swap is None:
+            swap = host.get("MemorySwap") or None
 
         bundle_path = engine.dir(cid) / "config.json"
         spec = read_json(bundle_path)
