@@ -9,6 +9,7 @@ from setuptools.command.build_py import build_py
 PROGRAMS = {
     # name in the package: (source, flags)
     "pocketbox-monitor": ("csrc/pocketbox_monitor.c", ["-O2", "-Wall"]),
+    "pocketbox-proxy": ("csrc/pocketbox_proxy.c", ["-O2", "-Wall"]),
     # static, no libc: it runs after pivot_root, where only the container's files are left
     "pocketbox-exec": ("csrc/pocketbox_exec.c", ["-Os", "-Wall", "-static", "-nostdlib", "-ffreestanding",
                                                   "-fno-stack-protector", "-fno-builtin", "-s"]),

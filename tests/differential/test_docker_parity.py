@@ -43,14 +43,24 @@ def both(pb, docker, images, base, line: list[str], input: str | None = None):
     out = []
     for side in ("docker", "pocketbox"):
         here = base / side
+        ports = {name: str(numbers[side == "pocketbox"]) for name, numbers in HOST_PORTS.items()}
         args = [images.get(a, a).replace("HOSTDIR", str(here)) for a in line]
+        for name, number in ports.items():
+            args = [a.replace(name, number) for a in args]
         if side == "docker":
             r = subprocess.run(["docker", *args], capture_output=True, text=True, input=input, env=docker.env(),
                                cwd=here, timeout=120)
         else:
             r = pb(*args, input=input, expect=None, cwd=here)
-        out.append((r.returncode, ID.sub("<id>", r.stdout), r.stderr))
+        stdout = ID.sub("<id>", r.stdout)
+        for name, number in ports.items():
+            stdout = stdout.replace(number, name)
+        out.append((r.returncode, stdout, r.stderr))
     return out
+
+
+# both daemons share the suite's network namespace: each side publishes on ports of its own
+HOST_PORTS = {"PORTA": (18181, 18281), "PORTB": (18182, 18282), "PORTC": (18183, 18283)}
 
 
 # Each scenario: lines run in order on both; (line, stdin) pairs; every line must agree.
@@ -246,6 +256,18 @@ SCENARIOS = {
         ["cp", "nosuch:/x", "HOSTDIR/y"],
         ["cp", "HOSTDIR/out1", "HOSTDIR/y"],
         ["rm", "-f", "files"],
+    ],
+    "published ports": [
+        ["run", "-d", "--name", "pub", "-p", "PORTA:80", "-p", "127.0.0.1:PORTC:81", "IMG", "sleep", "60"],
+        ["port", "pub"],
+        ["port", "pub", "80"],
+        ["ps", "--format", "{{.Ports}}"],
+        ["inspect", "-f", "{{json .HostConfig.PortBindings}}", "pub"],
+        ["rm", "-f", "pub"],
+        ["run", "-d", "--name", "pub6", "-p", "[::1]:PORTB:80", "IMG", "sleep", "60"],
+        ["port", "pub6"],
+        ["rm", "-f", "pub6"],
+        ["run", "--rm", "-p", "[zz]:1:2", "IMG", "true"],
     ],
     "volumes": [
         ["run", "--rm", "--network", "none", "-v", "HOSTDIR/missing/dir:/x", "IMG", "test", "-d", "/x"],

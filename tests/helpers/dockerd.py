@@ -21,7 +21,7 @@ class Dockerd:
         self.log = open(work / "dockerd.log", "wb")
         argv = ["dockerd", "--data-root", str(work / "data"), "--exec-root", str(work / "exec"),
                 "--pidfile", str(work / "dockerd.pid"), "-H", self.host, "--bip", BRIDGE_ADDRESS,
-                "--cgroup-parent", f"/{CGROUP_PARENT}", "--userland-proxy=false", "--log-level", "warn"]
+                "--cgroup-parent", f"/{CGROUP_PARENT}", "--log-level", "warn"]  # (Docker's default userland proxy: its IPv6 side)
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      start_new_session=True)
         deadline = time.monotonic() + 60

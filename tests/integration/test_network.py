@@ -73,14 +73,16 @@ def test_published_port_from_this_host_and_another_machine(pb, busybox, other_ma
     info = inspect(pb, "web")
     ip = info["NetworkSettings"]["IPAddress"]
     assert ip.startswith("172.17.0.") and info["NetworkSettings"]["Gateway"] == "172.17.0.1"
-    assert info["NetworkSettings"]["Ports"] == {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}
+    assert info["NetworkSettings"]["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"},
+                                                           {"HostIp": "::", "HostPort": "8080"}]}
     assert info["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}
     assert info["NetworkSettings"]["MacAddress"] == "02:42:ac:11:00:" + f"{int(ip.split('.')[-1]):02x}"
     assert f"dnat to {ip}:80" in nft_rules() and cid in nft_rules()
     assert wget(f"http://{ip}/").stdout == "hello-from-web\n"                        # the bridge routes to it
-    assert "0.0.0.0:8080->80/tcp" in pb("ps").stdout
-    assert pb("port", "web").stdout == "80/tcp -> 0.0.0.0:8080\n"
-    assert pb("port", "web", "80").stdout == "0.0.0.0:8080\n"
+    assert "0.0.0.0:8080->80/tcp, [::]:8080->80/tcp" in pb("ps").stdout
+    assert pb("port", "web").stdout == "80/tcp -> 0.0.0.0:8080\n80/tcp -> [::]:8080\n"
+    assert pb("port", "web", "80").stdout == "0.0.0.0:8080\n[::]:8080\n"
+    assert wait_http("http://[::1]:8080/") == "hello-from-web\n"                     # IPv6: pocketbox-proxy
     assert "No public port '81/tcp'" in pb("port", "web", "81", expect=1).stderr
     veth = f"veth{cid[:11]}"
     assert veth in links()
@@ -93,6 +95,25 @@ def test_published_port_from_this_host_and_another_machine(pb, busybox, other_ma
     assert wait_http("http://127.0.0.1:8080/") == "hello-from-web\n"
     pb("rm", "-f", "web")
     assert not os.path.exists(pb.root / "containers" / cid)
+
+
+def test_ipv6_bindings(pb, busybox):
+    """[::1]:PORT publishes on IPv6 only (through pocketbox-proxy); the proxy goes with the container."""
+    pb("run", "-d", "--name", "six", "-p", "[::1]:8086:80", "-p", "127.0.0.1:8087:80", busybox, "sh", "-c",
+       HTTPD.format(name="six"))
+    assert pb("port", "six").stdout == "80/tcp -> [::1]:8086\n80/tcp -> 127.0.0.1:8087\n"
+    assert wait_http("http://[::1]:8086/") == "hello-from-six\n"
+    assert wait_http("http://127.0.0.1:8087/") == "hello-from-six\n"
+    assert wget("http://127.0.0.1:8086/", timeout=1).returncode != 0
+    proxy = json.loads((pb.root / "networks" / "endpoints.json").read_text())[inspect(pb, "six")["Id"]]["Proxy"]
+    assert os.path.exists(f"/proc/{proxy['Pid']}")
+    r = pb("run", "--rm", "-p", "[::1]:8086:80", busybox, "true", expect=125)  # taken on IPv6
+    assert "port is already allocated" in r.stderr
+    pb("rm", "-f", "six")
+    time.sleep(0.2)
+    assert not os.path.exists(f"/proc/{proxy['Pid']}") or "Z" in open(f"/proc/{proxy['Pid']}/stat").read().split()[2]
+    r = pb("run", "--rm", "-p", "[nope]:1:2", busybox, "true", expect=125)
+    assert "invalid IP address" in r.stderr
 
 
 def test_loopback_only_binding_and_free_port(pb, busybox, other_machine):

@@ -177,10 +177,10 @@ def port(container, private_port):
         bindings = [b for b in bindings if b.key == want]
         if not bindings:
             raise PocketboxError(f"No public port '{want}' published for {container}")
-        click.echo("\n".join(f"{b.shown_ip()}:{b.host_port}" for b in bindings))
+        click.echo("\n".join(b.shown_address() for b in bindings))
         return
     if bindings:
-        click.echo("\n".join(f"{b.key} -> {b.shown_ip()}:{b.host_port}" for b in bindings))
+        click.echo("\n".join(f"{b.key} -> {b.shown_address()}" for b in bindings))
 
 
 @click.command(context_settings=CONTEXT)

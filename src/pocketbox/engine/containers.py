@@ -22,6 +22,7 @@ from pocketbox.errors import Conflict, NotFound, PocketboxError
 from pocketbox.image.store import Store
 from pocketbox.locks import locked, open_lock, try_lock
 from pocketbox.logs import LogWriter
+from pocketbox.processes import process_alive, process_start_time  # noqa: F401 (used by the other engine modules)
 from pocketbox.state import ensure_dir, read_json, remove_tree, write_json_atomic
 
 NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")  # Docker's: two characters at least
@@ -903,27 +904,3 @@ def resolv_conf(network: str) -> str:
     if not servers:
         lines += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
     return "\n".join(lines) + "\n"
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """/proc/PID/stat after the command name: [state, ppid, ...]; None if there is no such process."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def process_start_time(pid: int) -> str | None:
-    """Field 22 of /proc/PID/stat: tells a live process from a later one that reused its PID."""
-    fields = _stat_fields(pid)
-    return fields[19] if fields and len(fields) > 19 else None
-
-
-def process_alive(pid: int, start_time: str | None) -> bool:
-    """The process runs, and is the one we started (not a later one with the same PID). A zombie
-    is dead: its parent (the supervisor) may be gone too, and some hosts' PID 1 never reaps."""
-    fields = _stat_fields(pid) if pid else None
-    if not fields or len(fields) < 20 or fields[0] in ("Z", "X"):
-        return False
-    return start_time is None or fields[19] == start_time

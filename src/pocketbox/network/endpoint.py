@@ -86,10 +86,10 @@ def connect(record: dict, container_dir, find_container) -> dict:
             if b.host_port == 0:
                 b = ports_mod.pick_free(b, taken + bindings)
             elif any(b.clashes(t) for t in taken + bindings):
-                raise ports_mod.PortInUse(f"Bind for {b.shown_ip()}:{b.host_port} failed: port is already allocated")
+                raise ports_mod.PortInUse(f"Bind for {b.shown_address()} failed: port is already allocated")
             else:
                 ports_mod.check_free(b)
-            bindings.append(b)
+            bindings += ports_mod.expand(b)  # "" is 0.0.0.0 and, where the host has IPv6, ::
         used = {e["IPAddress"] for k, e in endpoints.items() if e["NetworkID"] == net["Id"] and k != cid}
         wanted = (((record.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}).get(net["Name"]) or {}) \
             .get("IPAMConfig", {}).get("IPv4Address")
@@ -160,8 +160,72 @@ def _plumb(networks: Networks, net: dict, ep: dict, path: str, bindings, cid: st
                      f"else via {ep['Gateway']}", f"ip addr add {ep['IPAddress']}/{ep['IPPrefixLen']} dev eth0; "
                      f"ip link set eth0 up; ip route add default via {ep['Gateway']} (in the container's namespace)",
                      "man 8 ip-route")
-    if bindings:
-        nat.publish(bindings, ep["IPAddress"], cid)
+    v4 = [b for b in bindings if not b.ipv6]
+    if v4:
+        nat.publish(v4, ep["IPAddress"], cid)
+    v6 = [b for b in bindings if b.ipv6]
+    if v6:
+        ep["Proxy"] = start_proxy(v6, ep["IPAddress"])
+        with networks.lock():
+            endpoints = networks.endpoints()
+            if cid in endpoints:
+                endpoints[cid]["Proxy"] = ep["Proxy"]
+                networks.save_endpoints(endpoints)
+
+
+PROXY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pocketbox-proxy")
+
+
+def start_proxy(bindings, container_ip: str) -> dict:
+    """The IPv6 side of published ports: pocketbox-proxy, given the sockets bound here (so a port
+    that is taken is an error now), in a session of its own and orphaned at once. Returns its pid
+    and start time (how disconnect() recognises it)."""
+    from pocketbox.processes import process_start_time
+
+    sockets = [ports_mod.listening_socket(b, b.host_port, listen=True) for b in bindings]
+    try:
+        args = [PROXY] + [f"{s.fileno()}:{container_ip}:{b.container_port}" for s, b in zip(sockets, bindings)]
+        r, w = os.pipe()
+        first = os.fork()
+        if first == 0:
+            try:
+                os.setsid()
+                pid = os.fork()
+                if pid == 0:
+                    null = os.open("/dev/null", os.O_RDWR)
+                    for fd in (0, 1, 2):
+                        os.dup2(null, fd)
+                    for s in sockets:
+                        os.set_inheritable(s.fileno(), True)
+                    os.execv(PROXY, args)
+                os.write(w, str(pid).encode())
+            finally:
+                os._exit(0)
+        os.close(w)
+        pid = int(os.read(r, 32) or 0)
+        os.close(r)
+        os.waitpid(first, 0)
+    finally:
+        for s in sockets:
+            s.close()
+    if not pid:
+        raise PocketboxError("could not start pocketbox-proxy for the IPv6 side of the published ports")
+    for b in bindings:
+        explain.emit("nat", f"publish [{b.host_ip}]:{b.host_port} -> {container_ip}:{b.container_port}/tcp with "
+                     f"pocketbox-proxy (pid {pid}): IPv6 cannot be NATed to the container's IPv4 address",
+                     f"socket(AF_INET6); bind([{b.host_ip}]:{b.host_port}); listen(); exec {PROXY}", "man 7 ipv6")
+    return {"Pid": pid, "StartTime": process_start_time(pid)}
+
+
+def stop_proxy(proxy: dict | None) -> None:
+    from pocketbox.processes import process_alive
+
+    if proxy and process_alive(proxy["Pid"], proxy.get("StartTime")):
+        try:
+            os.kill(proxy["Pid"], 9)
+            explain.emit("cleanup", f"stop pocketbox-proxy (pid {proxy['Pid']})", f"kill -9 {proxy['Pid']}")
+        except ProcessLookupError:
+            pass
 
 
 def settings(ep: dict, path: str) -> dict:
@@ -209,6 +273,7 @@ def disconnect(record: dict, container_dir) -> None:
                                  "man 4 veth")
             if ep.get("Ports"):
                 nat.remove(record["Id"])
+            stop_proxy(ep.get("Proxy"))
             explain.emit("cleanup", f"release the address {ep['IPAddress']}",
                          f"write {networks.dir / 'endpoints.json'}")
             _write_hosts(networks, ep["NetworkID"], container_dir, record["Id"], leaving=True)

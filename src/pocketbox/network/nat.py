@@ -55,7 +55,7 @@ def _nft(script: str, *args: str) -> str:
 
 
 def _dnat_rule(b: Binding, container_ip: str, owner: str) -> str:
-    match = f"ip daddr {b.host_ip} " if b.host_ip else ""
+    match = f"ip daddr {b.host_ip} " if b.host_ip not in ("", "0.0.0.0") else ""
     return (f"add rule {TABLE} published {match}{b.protocol} dport {b.host_port} "
             f"dnat to {container_ip}:{b.container_port} comment \"{owner}\"")
 

@@ -18,8 +18,10 @@ class PortInUse(PocketboxError):
 
 
 class Binding(namedtuple("Binding", "protocol container_port host_ip host_port", defaults=("", 0))):
-    """protocol, container_port, host_ip ("" means every address of the host, 0.0.0.0) and host_port
-    (0: pick a free one when the container starts). Not a dataclass: it imports inspect (~5 ms)."""
+    """protocol, container_port, host_ip and host_port (0: pick a free one when the container
+    starts). host_ip "" is every address of the host, IPv4 and IPv6 (Docker's default; expand()
+    makes it 0.0.0.0 and ::); "0.0.0.0" every IPv4 one; "::" every IPv6 one. Not a dataclass: it
+    imports inspect (~5 ms)."""
 
     __slots__ = ()
 
@@ -27,13 +29,46 @@ class Binding(namedtuple("Binding", "protocol container_port host_ip host_port",
     def key(self) -> str:
         return f"{self.container_port}/{self.protocol}"
 
+    @property
+    def ipv6(self) -> bool:
+        return ":" in self.host_ip
+
     def shown_ip(self) -> str:
         return self.host_ip or "0.0.0.0"
 
+    def shown_address(self) -> str:
+        """Go's net.JoinHostPort, as current Docker prints it: 0.0.0.0:8080, [::]:8080."""
+        return f"[{self.host_ip}]:{self.host_port}" if self.ipv6 else f"{self.shown_ip()}:{self.host_port}"
+
+    def families(self) -> set[int]:
+        return {4, 6} if not self.host_ip else {6 if self.ipv6 else 4}
+
     def clashes(self, other: "Binding") -> bool:
-        """Same protocol and host port on overlapping addresses (0.0.0.0 overlaps every one)."""
-        return (self.protocol == other.protocol and self.host_port == other.host_port and self.host_port != 0
-                and (not self.host_ip or not other.host_ip or self.host_ip == other.host_ip))
+        """Same protocol and host port on overlapping addresses (a wildcard overlaps its family)."""
+        if self.protocol != other.protocol or self.host_port != other.host_port or self.host_port == 0:
+            return False
+        common = self.families() & other.families()
+        wild = ("", "0.0.0.0", "::")
+        return bool(common) and (self.host_ip in wild or other.host_ip in wild or self.host_ip == other.host_ip)
+
+
+def host_has_ipv6() -> bool:
+    """IPv6 is on in this host (an address exists): then a published port has an IPv6 side too."""
+    try:
+        with open("/proc/net/if_inet6") as f:
+            return bool(f.read().strip())
+    except OSError:
+        return False
+
+
+def expand(b: Binding) -> list[Binding]:
+    """"" -> 0.0.0.0, plus :: where the host has IPv6 (TCP: its IPv6 side is pocketbox-proxy)."""
+    if b.host_ip:
+        return [b]
+    v4 = Binding(b.protocol, b.container_port, "0.0.0.0", b.host_port)
+    if b.protocol == "tcp" and host_has_ipv6():
+        return [v4, Binding(b.protocol, b.container_port, "::", b.host_port)]
+    return [v4]
 
 
 def _port(text: str, what: str) -> int:
@@ -48,21 +83,31 @@ def parse_publish(spec: str) -> Binding:
     proto = proto or "tcp"
     if proto not in PROTOCOLS:
         raise InvalidPort(f"invalid proto: {proto} (tcp or udp)")
-    parts = rest.rsplit(":", 2)
+    if rest.startswith("["):  # [IPv6]:host:container
+        ip, bracket, ports = rest.partition("]")
+        host, colon, container = ports[1:].partition(":")
+        if not bracket or not ports.startswith(":") or not colon:
+            raise InvalidPort(f"invalid publish {spec!r}: use [IPv6]:host_port:container_port")
+        parts = [ip + bracket, host, container]
+    else:
+        parts = rest.rsplit(":", 2)
     if len(parts) == 1:
         return Binding(proto, _port(parts[0], "container"))
     if len(parts) == 2:
         return Binding(proto, _port(parts[1], "container"), "", _port(parts[0], "host"))
     ip, host, container = parts
-    ip = ip.strip("[]")
+    bracketed = ip.startswith("[") and ip.endswith("]")
+    ip = ip[1:-1] if bracketed else ip
     try:
-        _socket.inet_aton(ip)
-        if ip.count(".") != 3:
-            raise OSError
+        _socket.inet_pton(_socket.AF_INET6 if bracketed else _socket.AF_INET, ip)
     except OSError:
-        raise InvalidPort(f"invalid IP address in {spec!r}: {ip!r} (pocketbox publishes on IPv4)") from None
-    return Binding(proto, _port(container, "container"), "" if ip == "0.0.0.0" else ip,
-                   _port(host, "host") if host else 0)
+        raise InvalidPort(f"invalid IP address in {spec!r}: {ip!r} (an IPv4 address, or IPv6 in brackets: "
+                          "[::1]:8080:80)") from None
+    if bracketed and proto != "tcp":
+        raise InvalidPort(f"invalid publish {spec!r}: pocketbox publishes UDP on IPv4 only")
+    if bracketed:  # the canonical spelling (::1, not 0::1)
+        ip = _socket.inet_ntop(_socket.AF_INET6, _socket.inet_pton(_socket.AF_INET6, ip))
+    return Binding(proto, _port(container, "container"), ip, _port(host, "host") if host else 0)
 
 
 def exposed(config: dict) -> list[Binding]:
@@ -93,16 +138,32 @@ def expose_specs(items: list[str]) -> dict:
     return out
 
 
-def _bind(b: Binding, port: int) -> int:
-    """Bind a socket of b's protocol to b's address and `port`, close it; the port bound."""
-    s = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM if b.protocol == "tcp" else _socket.SOCK_DGRAM)
+def listening_socket(b: Binding, port: int, listen: bool = False) -> "_socket.socket":
+    """A socket of b's protocol bound to b's address (IPv6 ones IPv6-only: the IPv4 side is
+    nftables') and `port`; listening if asked (pocketbox-proxy gets it)."""
+    family = _socket.AF_INET6 if b.ipv6 else _socket.AF_INET
+    s = _socket.socket(family, _socket.SOCK_STREAM if b.protocol == "tcp" else _socket.SOCK_DGRAM)
     try:
         if b.protocol == "tcp":  # a port in TIME_WAIT is free; one with a listener is not
             s.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+        if b.ipv6:
+            s.setsockopt(_socket.IPPROTO_IPV6, _socket.IPV6_V6ONLY, 1)
         s.bind((b.host_ip or "0.0.0.0", port))
-        return s.getsockname()[1]
-    finally:
+        if listen:
+            s.listen(128)
+        return s
+    except BaseException:
         s.close()
+        raise
+
+
+def _bind(b: Binding, port: int) -> int:
+    """Bind the port on every address family b covers, close; the port bound."""
+    for one in expand(b):
+        s = listening_socket(one, port)
+        port = s.getsockname()[1]
+        s.close()
+    return port
 
 
 def check_free(b: Binding) -> None:
@@ -110,14 +171,18 @@ def check_free(b: Binding) -> None:
     try:
         _bind(b, b.host_port)
     except OSError as e:
-        raise PortInUse(f"Bind for {b.shown_ip()}:{b.host_port} failed: port is already allocated"
+        raise PortInUse(f"Bind for {b.shown_address()} failed: port is already allocated"
                         f" ({e.strerror})") from None
 
 
 def pick_free(b: Binding, taken: list[Binding]) -> Binding:
-    """A host port the kernel says is free (from its ephemeral range), not used by another container."""
+    """A host port the kernel says is free (from its ephemeral range) on each family b covers,
+    and not used by another container."""
     for _ in range(64):
-        candidate = Binding(b.protocol, b.container_port, b.host_ip, _bind(b, 0))
+        try:
+            candidate = Binding(b.protocol, b.container_port, b.host_ip, _bind(b, 0))
+        except OSError:  # free for IPv4, taken for IPv6: another
+            continue
         if not any(candidate.clashes(t) for t in taken):
             return candidate
     raise PortInUse("could not find a free host port")
@@ -142,5 +207,5 @@ def from_docker(data: dict) -> list[Binding]:
 
 
 def summary(data: dict) -> str:
-    """ps's PORTS column: 0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp"""
-    return ", ".join(f"{b.shown_ip()}:{b.host_port}->{b.key}" for b in from_docker(data))
+    """ps's PORTS column: 0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 127.0.0.1:5353->53/udp"""
+    return ", ".join(f"{b.shown_address()}->{b.key}" for b in from_docker(data))
