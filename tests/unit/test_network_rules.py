@@ -10,15 +10,19 @@ from pocketbox.network.ports import Binding, InvalidPort, exposed, from_docker, 
     ("8080:80", Binding("tcp", 80, "", 8080)),
     ("127.0.0.1:8080:80", Binding("tcp", 80, "127.0.0.1", 8080)),
     ("127.0.0.1::80", Binding("tcp", 80, "127.0.0.1", 0)),
-    ("0.0.0.0:53:53/udp", Binding("udp", 53, "", 53)),
+    ("0.0.0.0:53:53/udp", Binding("udp", 53, "0.0.0.0", 53)),   # IPv4 only, as Docker reads it
     ("5353:53/udp", Binding("udp", 53, "", 5353)),
+    ("[::1]:8080:80", Binding("tcp", 80, "::1", 8080)),
+    ("[0::1]::80", Binding("tcp", 80, "::1", 0)),
+    ("[::]:8080:80/tcp", Binding("tcp", 80, "::", 8080)),
 ])
 def test_parse_publish(spec, expected):
     assert parse_publish(spec) == expected
 
 
 @pytest.mark.parametrize("spec", ["", "abc", "0", "65536", "80:", "x:80", "80/sctp", "1.2.3:80:80",
-                                  "300.1.1.1:80:80", "8080:80:70:60"])
+                                  "300.1.1.1:80:80", "8080:80:70:60", "[::1]:80", "::1:8080:80", "[1.2.3.4]:1:2",
+                                  "[::1]:53:53/udp"])
 def test_parse_publish_rejects(spec):
     with pytest.raises(InvalidPort):
         parse_publish(spec)
@@ -30,6 +34,9 @@ def test_clashes():
     assert not any_8080.clashes(Binding("udp", 80, "", 8080))            # other protocol
     assert not Binding("tcp", 80, "127.0.0.1", 8080).clashes(Binding("tcp", 80, "10.0.0.1", 8080))
     assert not Binding("tcp", 80).clashes(Binding("tcp", 80))            # not chosen yet
+    assert any_8080.clashes(Binding("tcp", 80, "::1", 8080))            # "" is both families
+    assert not Binding("tcp", 80, "0.0.0.0", 8080).clashes(Binding("tcp", 80, "::", 8080))
+    assert Binding("tcp", 80, "::", 8080).clashes(Binding("tcp", 80, "::1", 8080))
 
 
 def test_docker_formats_round_trip():
@@ -39,6 +46,7 @@ def test_docker_formats_round_trip():
                     "53/udp": [{"HostIp": "", "HostPort": "5353"}]}
     assert from_docker(data) == bindings
     assert summary(data) == "0.0.0.0:8080->80/tcp, 127.0.0.1:8081->80/tcp, 0.0.0.0:5353->53/udp"
+    assert summary(to_docker([Binding("tcp", 80, "::", 8080)])) == "[::]:8080->80/tcp"
     assert exposed({"ExposedPorts": {"80/tcp": {}, "53/udp": {}}}) == [Binding("udp", 53), Binding("tcp", 80)]
 
 
