@@ -76,6 +76,7 @@ NETWORK_HEADERS = {"CreatedAt": "CREATED AT", "Driver": "DRIVER", "ID": "NETWORK
 @needs_root
 def inspect(names, template):
     """Show the JSON record of one or more networks, with their containers."""
+    from pocketbox.network.endpoint import owner
     from pocketbox.network.networks import Networks
 
     networks, out, failed = Networks(), [], False
@@ -87,9 +88,9 @@ def inspect(names, template):
             click.echo(f"pocketbox: {e}", err=True)
             failed = True
             continue
-        net["Containers"] = {cid: {"Name": e["Name"], "MacAddress": e["MacAddress"],
-                                   "IPv4Address": f"{e['IPAddress']}/{e['IPPrefixLen']}"}
-                             for cid, e in endpoints.items() if e["NetworkID"] == net["Id"]}
+        net["Containers"] = {owner(key): {"Name": e["Name"], "MacAddress": e["MacAddress"],
+                                          "IPv4Address": f"{e['IPAddress']}/{e['IPPrefixLen']}", "IPv6Address": ""}
+                             for key, e in endpoints.items() if e["NetworkID"] == net["Id"]}
         out.append(net)
     from pocketbox.cli.format import inspect_output
 
@@ -98,6 +99,31 @@ def inspect(names, template):
         click.echo(text)
     if failed:
         sys.exit(1)
+
+
+@network.command(context_settings=CONTEXT)
+@click.argument("network_name")
+@click.argument("container")
+@click.option("--alias", "aliases", multiple=True, help="Add network-scoped alias for the container.")
+@click.option("--ip", help="IPv4 address (e.g., 172.30.100.104).")
+@needs_root
+def connect(network_name, container, aliases, ip):
+    """Connect a container to a network (a running one gets the new interface at once)."""
+    from pocketbox.engine.networking import connect_network
+
+    connect_network(container, network_name, list(aliases), ip)
+
+
+@network.command(context_settings=CONTEXT)
+@click.argument("network_name")
+@click.argument("container")
+@click.option("-f", "--force", is_flag=True, help="Force the container to disconnect from a network.")
+@needs_root
+def disconnect(network_name, container, force):
+    """Disconnect a container from a network it joined with `network connect`."""
+    from pocketbox.engine.networking import disconnect_network
+
+    disconnect_network(container, network_name, force)
 
 
 @network.command(context_settings=CONTEXT)
@@ -121,7 +147,9 @@ def prune(force):
 
     if not prune_confirmed(force, "This will remove all custom networks not used by at least one container."):
         return
-    in_use = {r["HostConfig"].get("NetworkMode", "") for r in Containers().all()}
+    from pocketbox.engine.filters import networks_of
+
+    in_use = {name for r in Containers().all() for name in networks_of(r)}
     removed = Networks().prune(in_use)
     if removed:
         click.echo("Deleted Networks:\n" + "\n".join(removed))

@@ -77,10 +77,10 @@ def containers(records: list[dict], wanted: dict[str, list[str]], find) -> list[
 
 
 def networks_of(record: dict) -> list[str]:
-    """The networks a container is on (or will be, once started): NetworkMode and connections."""
+    """The networks a container is on (or will be, once started): NetworkMode and `network connect`'s."""
     mode = record["HostConfig"].get("NetworkMode") or "bridge"
     names = [mode] if not mode.startswith("container:") else []
-    names += [n for n in (record.get("ExtraNetworks") or {}) if n not in names]
+    names += [n for n in ((record.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}) if n not in names]
     return names
 
 

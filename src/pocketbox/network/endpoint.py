@@ -14,7 +14,7 @@ the namespaces podman's netavark prepares."""
 import os
 
 from pocketbox import explain, syscalls as sc
-from pocketbox.errors import PocketboxError
+from pocketbox.errors import Conflict, PocketboxError
 from pocketbox.network import hosts, ipam, ports as ports_mod
 from pocketbox.network.networks import Networks, ip_forwarding
 
@@ -64,9 +64,26 @@ def requested_ports(record: dict) -> list[ports_mod.Binding]:
     return ports_mod.from_docker(record["HostConfig"].get("PortBindings") or {})
 
 
+def endpoint_key(cid: str, net: dict, primary: bool) -> str:
+    """endpoints.json's key: the container ID for its first network, ID@NETWORK for the others."""
+    return cid if primary else f"{cid}@{net['Id'][:12]}"
+
+
+def owner(key: str) -> str:
+    return key.split("@", 1)[0]
+
+
+def extra_networks(record: dict) -> dict:
+    """The networks joined besides NetworkMode (`network connect`): name -> endpoint config."""
+    configs = (record.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
+    mode = record["HostConfig"].get("NetworkMode", "bridge")
+    return {name: config or {} for name, config in configs.items() if name != mode}
+
+
 def connect(record: dict, container_dir, find_container) -> dict:
-    """Give the container its network; returns NetworkSettings for its record.
-    `find_container(ref)` looks another container up (for --network container:NAME)."""
+    """Give the container its networks (NetworkMode, then each one `network connect` added);
+    returns NetworkSettings for its record. `find_container(ref)` looks another container up
+    (for --network container:NAME)."""
     mode = record["HostConfig"].get("NetworkMode", "bridge")
     if mode in ("host", "none"):
         return {}
@@ -74,15 +91,39 @@ def connect(record: dict, container_dir, find_container) -> dict:
     if mode.startswith("container:"):
         return _share(record, mode.split(":", 1)[1], path, find_container)
     networks = Networks()
-    net = networks.find(mode)
+    result = attach(networks, record, container_dir, networks.find(mode), primary=True)
+    try:
+        for name, config in extra_networks(record).items():
+            more = attach(networks, record, container_dir, networks.find(name), primary=False,
+                          aliases=config.get("Aliases") or [])
+            result["Networks"].update(more["Networks"])
+    except BaseException:
+        disconnect(record, container_dir)
+        raise
+    if not ip_forwarding() and not enable_forwarding():
+        import sys
+
+        print(FORWARDING_WARNING, file=sys.stderr)
+    return result
+
+
+def attach(networks: Networks, record: dict, container_dir, net: dict, primary: bool, aliases=()) -> dict:
+    """One network for the container: an address (and, on its first network, the host ports), a
+    veth pair whose inside end is eth0 (eth1, eth2... for the next networks), the routes. Returns
+    NetworkSettings with this network in it; undone by disconnect()/detach() on failure."""
     cid = record["Id"]
+    path = netns_path(container_dir)
     config = net["IPAM"]["Config"][0]
+    key = endpoint_key(cid, net, primary)
+    containers_dir = os.path.dirname(str(container_dir))
     with networks.lock():
-        endpoints = {k: v for k, v in networks.endpoints().items() if os.path.isdir(os.path.join(
-            os.path.dirname(str(container_dir)), k))}  # forget containers removed behind our back
-        taken = [b for k, e in endpoints.items() if k != cid for b in ports_mod.from_docker(e.get("Ports") or {})]
+        endpoints = {k: v for k, v in networks.endpoints().items()
+                     if os.path.isdir(os.path.join(containers_dir, owner(k)))}  # forget containers removed behind our back
+        if not primary and key in endpoints:
+            raise Conflict(f"endpoint with name {record['Name'].lstrip('/')} already exists in network {net['Name']}")
+        taken = [b for k, e in endpoints.items() if owner(k) != cid for b in ports_mod.from_docker(e.get("Ports") or {})]
         bindings = []
-        for b in requested_ports(record):
+        for b in requested_ports(record) if primary else []:
             if b.host_port == 0:
                 b = ports_mod.pick_free(b, taken + bindings)
             elif any(b.clashes(t) for t in taken + bindings):
@@ -90,34 +131,37 @@ def connect(record: dict, container_dir, find_container) -> dict:
             else:
                 ports_mod.check_free(b)
             bindings += ports_mod.expand(b)  # "" is 0.0.0.0 and, where the host has IPv6, ::
-        used = {e["IPAddress"] for k, e in endpoints.items() if e["NetworkID"] == net["Id"] and k != cid}
+        used = {e["IPAddress"] for k, e in endpoints.items() if e["NetworkID"] == net["Id"] and k != key}
         wanted = (((record.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}).get(net["Name"]) or {}) \
             .get("IPAMConfig", {}).get("IPv4Address")
         if wanted and (wanted in used or wanted == config["Gateway"]):
             raise PocketboxError(f"Address already in use: {wanted}")
         ip = wanted or ipam.next_address(config["Subnet"], config["Gateway"], used)
+        inside = {e.get("Interface", "eth0") for k, e in endpoints.items() if owner(k) == cid}
+        ifname = "eth0" if primary else next(f"eth{n}" for n in range(1, 64) if f"eth{n}" not in inside)
         endpoint = {"NetworkID": net["Id"], "Network": net["Name"], "IPAddress": ip,
                     "IPPrefixLen": int(config["Subnet"].split("/")[1]), "Gateway": config["Gateway"],
-                    "MacAddress": ipam.mac_for(ip), "Veth": veth_name(cid), "Name": record["Name"].lstrip("/"),
-                    "Hostname": record["Config"]["Hostname"], "Ports": ports_mod.to_docker(bindings),
+                    "MacAddress": ipam.mac_for(ip), "Interface": ifname,
+                    "Veth": veth_name(cid) if primary else f"veth{cid[:8]}{int(ifname[3:]):03d}",
+                    "Name": record["Name"].lstrip("/"), "Hostname": record["Config"]["Hostname"],
+                    "Aliases": list(aliases), "Ports": ports_mod.to_docker(bindings),
                     "ExtraHosts": record["HostConfig"].get("ExtraHosts") or []}
-        endpoints[cid] = endpoint  # recorded before any act, so that disconnect() can undo a crash
+        endpoints[key] = endpoint  # recorded before any act, so that disconnect() can undo a crash
         networks.save_endpoints(endpoints)
     explain.emit("network", f"allocate the address {ip}/{endpoint['IPPrefixLen']} on network {net['Name']}"
                  + (f" and host ports {', '.join(str(b.host_port) for b in bindings)}" if bindings else ""),
                  f"write {networks.dir / 'endpoints.json'}")
     try:
-        _plumb(networks, net, endpoint, path, bindings, cid)
+        _plumb(networks, net, endpoint, path, bindings, cid, primary)
         _write_hosts(networks, net["Id"], container_dir, cid)
     except BaseException as e:
-        disconnect(record, container_dir)
+        if primary:
+            disconnect(record, container_dir)
+        else:
+            detach(networks, record, container_dir, net)
         if isinstance(e, OSError):
             raise PocketboxError(f"failed to set up the container's network: {e.strerror or e}") from None
         raise
-    if not ip_forwarding() and not enable_forwarding():
-        import sys
-
-        print(FORWARDING_WARNING, file=sys.stderr)
     return settings(endpoint, path)
 
 
@@ -134,32 +178,36 @@ def enable_forwarding() -> bool:
     return True
 
 
-def _plumb(networks: Networks, net: dict, ep: dict, path: str, bindings, cid: str) -> None:
+def _plumb(networks: Networks, net: dict, ep: dict, path: str, bindings, cid: str, primary: bool = True) -> None:
     from pocketbox.network import nat
     from pocketbox.network.netlink import Netlink, netlink_in
 
-    create_netns(path)
+    if primary:
+        create_netns(path)
     bridge = networks.bridge_name(net)
+    ifname = ep.get("Interface", "eth0")
     with netlink_in(path) as inside:
         inside.set_up("lo")
         with Netlink() as host:
             networks.ensure_bridge(net, host)
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                host.add_veth(ep["Veth"], "eth0", fd, ep["MacAddress"])
+                host.add_veth(ep["Veth"], ifname, fd, ep["MacAddress"])
             finally:
                 os.close(fd)
             host.set_up(ep["Veth"], master=bridge)
-        explain.emit("network", f"connect the container to {bridge} with a veth pair: {ep['Veth']} here, eth0 "
-                     "inside", f"ip link add {ep['Veth']} type veth peer name eth0 netns {path} address "
+        explain.emit("network", f"connect the container to {bridge} with a veth pair: {ep['Veth']} here, {ifname} "
+                     "inside", f"ip link add {ep['Veth']} type veth peer name {ifname} netns {path} address "
                      f"{ep['MacAddress']}; ip link set {ep['Veth']} master {bridge} up", "man 4 veth")
-        inside.add_address("eth0", ep["IPAddress"], ep["IPPrefixLen"])
-        inside.set_up("eth0")
-        inside.add_default_route(ep["Gateway"], "eth0")
-        explain.emit("network", f"give eth0 the address {ep['IPAddress']}/{ep['IPPrefixLen']}, route everything "
-                     f"else via {ep['Gateway']}", f"ip addr add {ep['IPAddress']}/{ep['IPPrefixLen']} dev eth0; "
-                     f"ip link set eth0 up; ip route add default via {ep['Gateway']} (in the container's namespace)",
-                     "man 8 ip-route")
+        inside.add_address(ifname, ep["IPAddress"], ep["IPPrefixLen"])
+        inside.set_up(ifname)
+        if primary:  # the first network has the default route; the others only their subnet
+            inside.add_default_route(ep["Gateway"], ifname)
+        explain.emit("network", f"give {ifname} the address {ep['IPAddress']}/{ep['IPPrefixLen']}"
+                     + (f", route everything else via {ep['Gateway']}" if primary else ""),
+                     f"ip addr add {ep['IPAddress']}/{ep['IPPrefixLen']} dev {ifname}; ip link set {ifname} up"
+                     + (f"; ip route add default via {ep['Gateway']}" if primary else "")
+                     + " (in the container's namespace)", "man 8 ip-route")
     v4 = [b for b in bindings if not b.ipv6]
     if v4:
         nat.publish(v4, ep["IPAddress"], cid)
@@ -251,7 +299,7 @@ def _share(record: dict, ref: str, path: str, find_container) -> dict:
 
 
 def disconnect(record: dict, container_dir) -> None:
-    """Undo connect(): veth, NAT rules, address, namespace, peers' /etc/hosts. Idempotent."""
+    """Undo connect(): veths, NAT rules, proxies, addresses, namespace, peers' /etc/hosts. Idempotent."""
     mode = record["HostConfig"].get("NetworkMode", "bridge")
     if mode in ("host", "none"):
         return
@@ -260,44 +308,75 @@ def disconnect(record: dict, container_dir) -> None:
         networks = Networks()
         with networks.lock():
             endpoints = networks.endpoints()
-            ep = endpoints.pop(record["Id"], None)
-            if ep is not None:
+            mine = {k: endpoints.pop(k) for k in [k for k in endpoints if owner(k) == record["Id"]]}
+            if mine:
                 networks.save_endpoints(endpoints)
-        if ep is not None:
-            from pocketbox.network import nat
-            from pocketbox.network.netlink import Netlink
-
-            with Netlink() as nl:
-                if nl.delete(ep["Veth"]):
-                    explain.emit("cleanup", f"remove the veth pair {ep['Veth']} / eth0", f"ip link del {ep['Veth']}",
-                                 "man 4 veth")
-            if ep.get("Ports"):
-                nat.remove(record["Id"])
-            stop_proxy(ep.get("Proxy"))
-            explain.emit("cleanup", f"release the address {ep['IPAddress']}",
-                         f"write {networks.dir / 'endpoints.json'}")
-            _write_hosts(networks, ep["NetworkID"], container_dir, record["Id"], leaving=True)
+        for key, ep in mine.items():
+            _release(networks, record, container_dir, ep)
     remove_netns(path)
 
 
-def _write_hosts(networks: Networks, network_id: str, container_dir, cid: str, leaving: bool = False) -> None:
-    """The container's /etc/hosts names its own address; on a user-defined network every running
-    container there also lists the others (Docker answers these names with its embedded DNS
-    server; pocketbox has no daemon to run one, so the files are rewritten on each join/leave)."""
+def detach(networks: Networks, record: dict, container_dir, net: dict) -> bool:
+    """`network disconnect` of one network that is not the container's first: its veth and address."""
+    key = endpoint_key(record["Id"], net, primary=False)
+    with networks.lock():
+        endpoints = networks.endpoints()
+        ep = endpoints.pop(key, None)
+        if ep is not None:
+            networks.save_endpoints(endpoints)
+    if ep is not None:
+        _release(networks, record, container_dir, ep)
+    return ep is not None
+
+
+def _release(networks: Networks, record: dict, container_dir, ep: dict) -> None:
+    from pocketbox.network import nat
+    from pocketbox.network.netlink import Netlink
+
+    with Netlink() as nl:
+        if nl.delete(ep["Veth"]):
+            explain.emit("cleanup", f"remove the veth pair {ep['Veth']} / {ep.get('Interface', 'eth0')}",
+                         f"ip link del {ep['Veth']}", "man 4 veth")
+    if ep.get("Ports"):
+        nat.remove(record["Id"])
+    stop_proxy(ep.get("Proxy"))
+    explain.emit("cleanup", f"release the address {ep['IPAddress']}", f"write {networks.dir / 'endpoints.json'}")
+    _write_hosts(networks, ep["NetworkID"], container_dir, record["Id"])
+
+
+def _write_hosts(networks: Networks, network_id: str, container_dir, cid: str) -> None:
+    """Each running container's /etc/hosts names its own address and, for every user-defined
+    network it is on, the other containers there (with their aliases). Docker answers these
+    names with its embedded DNS server; pocketbox has no daemon to run one, so the files of the
+    network's members are rewritten on each join and leave (on the default bridge, as Docker,
+    containers do not see each other's names: only the container's own file is written)."""
     from pocketbox.network.networks import DEFAULT
 
     containers_dir = os.path.dirname(str(container_dir))
-    members = {k: e for k, e in networks.endpoints().items() if e["NetworkID"] == network_id and k != (cid if leaving else "")}
-    default = any(e["Network"] == DEFAULT for e in members.values())
-    targets = ([] if leaving else [cid]) if default else list(members)
-    for target in targets:
-        ep = members[target]
-        peers = [] if default else [(o["IPAddress"], o["Name"], k[:12]) for k, o in members.items() if k != target]
+    endpoints = networks.endpoints()
+    by_owner: dict[str, list[dict]] = {}
+    for k, e in endpoints.items():
+        by_owner.setdefault(owner(k), []).append(e)
+    default = networks.find(DEFAULT)["Id"] == network_id
+    targets = {cid} if default else {cid} | {owner(k) for k, e in endpoints.items() if e["NetworkID"] == network_id}
+    for target in sorted(targets):
+        first = endpoints.get(target)
+        if first is None:
+            continue  # not running
+        peers = []
+        for mine in by_owner.get(target, []):
+            if mine["Network"] == DEFAULT:
+                continue
+            for other, theirs in by_owner.items():
+                for o in theirs:
+                    if other != target and o["NetworkID"] == mine["NetworkID"]:
+                        names = " ".join([o["Name"], *[a for a in o.get("Aliases") or [] if a != o["Name"]]])
+                        peers.append((o["IPAddress"], names, other[:12]))
         try:
             hosts.rewrite(os.path.join(containers_dir, target, "hosts"),
-                          hosts.hosts_text(ep["Hostname"], ep["IPAddress"], peers, ep.get("ExtraHosts") or []))
+                          hosts.hosts_text(first["Hostname"], first["IPAddress"], peers, first.get("ExtraHosts") or []))
         except FileNotFoundError:
             continue
-    if not default and targets:
+    if not default and len(targets) > 1:
         explain.emit("network", f"update /etc/hosts of the {len(targets)} container(s) on the network",
                      "rewrite <container dir>/hosts (bind-mounted on /etc/hosts)")
