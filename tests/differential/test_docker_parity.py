@@ -60,7 +60,8 @@ def both(pb, docker, images, base, line: list[str], input: str | None = None):
 
 
 # both daemons share the suite's network namespace: each side publishes on ports of its own
-HOST_PORTS = {"PORTA": (18181, 18281), "PORTB": (18182, 18282), "PORTC": (18183, 18283)}
+HOST_PORTS = {"PORTA": (18181, 18281), "PORTB": (18182, 18282), "PORTC": (18183, 18283),
+              "SUBNETA": ("10.201.1.0/24", "10.202.1.0/24"), "SUBNETB": ("10.201.2.0/24", "10.202.2.0/24")}
 
 
 # Each scenario: lines run in order on both; (line, stdin) pairs; every line must agree.
@@ -268,6 +269,23 @@ SCENARIOS = {
         ["port", "pub6"],
         ["rm", "-f", "pub6"],
         ["run", "--rm", "-p", "[zz]:1:2", "IMG", "true"],
+    ],
+    "network connect": [
+        ["network", "create", "--subnet", "SUBNETA", "front"],
+        ["network", "create", "--subnet", "SUBNETB", "back"],
+        ["run", "-d", "--name", "app", "--network", "front", "IMG", "sleep", "60"],
+        ["network", "connect", "--alias", "api", "back", "app"],
+        ["inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "app"],
+        ["exec", "app", "sh", "-c", "ip -o -4 addr | wc -l"],
+        ["network", "connect", "back", "app"],
+        ["network", "connect", "host", "app"],
+        ["network", "connect", "back", "nosuch"],
+        ["ps", "-f", "network=back", "--format", "{{.Names}} {{.Networks}}"],
+        ["network", "disconnect", "back", "app"],
+        ["exec", "app", "sh", "-c", "ip -o -4 addr | wc -l"],
+        ["network", "disconnect", "back", "app"],
+        ["rm", "-f", "app"],
+        ["network", "rm", "front", "back"],
     ],
     "volumes": [
         ["run", "--rm", "--network", "none", "-v", "HOSTDIR/missing/dir:/x", "IMG", "test", "-d", "/x"],

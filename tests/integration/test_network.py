@@ -316,3 +316,31 @@ def test_default_bridge_takes_a_free_subnet(pb, busybox):
         assert " 172.18.0." in ip
     finally:
         subprocess.run(["ip", "link", "del", "pbtest-taken"], check=True)
+
+
+def test_network_connect_and_disconnect(pb, busybox):
+    """A second interface at once for a running container, its alias in the peers' /etc/hosts, the
+    same networks again after a restart, and nothing left after rm."""
+    pb("network", "create", "--subnet", "10.77.0.0/24", "front")
+    pb("network", "create", "--subnet", "10.78.0.0/24", "back")
+    pb("run", "-d", "--name", "app", "--network", "front", busybox, "sleep", "60")
+    pb("run", "-d", "--name", "db", "--network", "back", busybox, "sleep", "60")
+    pb("network", "connect", "--alias", "api", "--ip", "10.78.0.50", "back", "app")
+    addresses = pb("exec", "app", "ip", "-4", "-o", "addr").stdout
+    assert "eth0    inet 10.77.0." in addresses and "eth1    inet 10.78.0.50/24" in addresses
+    assert "10.78.0.50\tapp api" in pb("exec", "db", "cat", "/etc/hosts").stdout
+    assert pb("exec", "db", "ping", "-c", "1", "-W", "2", "api").returncode == 0
+    nets = inspect(pb, "app")["NetworkSettings"]["Networks"]
+    assert sorted(nets) == ["back", "front"] and nets["back"]["IPAddress"] == "10.78.0.50"
+    pb("restart", "-t", "0", "app")
+    assert "eth1    inet 10.78.0.50/24" in pb("exec", "app", "ip", "-4", "-o", "addr").stdout
+    pb("network", "disconnect", "back", "app")
+    assert "eth1" not in pb("exec", "app", "ip", "-4", "-o", "addr").stdout
+    assert "app" not in pb("exec", "db", "cat", "/etc/hosts").stdout
+    pb("network", "connect", "back", "app")
+    veths = [link for link in links() if link.startswith("veth" + inspect(pb, "app")["Id"][:8])]
+    assert len(veths) == 2
+    pb("rm", "-f", "app", "db")
+    assert not [link for link in links() if link.startswith("veth")]
+    assert json.loads((pb.root / "networks" / "endpoints.json").read_text()) == {}
+    pb("network", "rm", "front", "back")
