@@ -2,8 +2,12 @@
 over the command lines a Docker course uses: the same exit code, and the same standard output
 once container IDs are normalised. The differences that remain on purpose are listed in
 docs/docker-differences.md, not here."""
+import http.server
+import json
 import re
 import subprocess
+import threading
+import urllib.parse
 
 import pytest
 
@@ -15,6 +19,28 @@ pytestmark = [requires_root, pytest.mark.skipif(not available(), reason="dockerd
 ID = re.compile(r"\b[0-9a-f]{64}\b|\b[0-9a-f]{12}\b")
 
 
+class FakeIndex(http.server.BaseHTTPRequestHandler):
+    """Docker Hub's search API (/v1/search), answering every query with the same three images."""
+    RESULTS = [{"name": "busybox", "description": "Busybox base image, the smallest useful thing in the whole "
+                "world of containers", "star_count": 3000, "is_official": True, "is_automated": False},
+               {"name": "someone/busy", "description": "a  busy\nimage", "star_count": 5, "is_official": False,
+                "is_automated": True},
+               {"name": "other/busy", "description": "", "star_count": 0, "is_official": False, "is_automated": False}]
+
+    def do_GET(self):
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        limit = int(query.get("n", ["25"])[0])
+        body = json.dumps({"num_results": 3, "query": query.get("q", [""])[0], "results": self.RESULTS[:limit]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
 @pytest.fixture(scope="module")
 def images(make_image):
     return {
@@ -23,15 +49,23 @@ def images(make_image):
         "VOLIMG": make_image("with-volume", config={"Volumes": {"/data": {}}}),
         "RESOLVIMG": make_image("resolv-link", [("etc", "dir", None),
                                                 ("etc/resolv.conf", "symlink", "../run/systemd/resolve/stub-resolv.conf")]),
+        "INDEX": index_address(),
     }
+
+
+def index_address() -> str:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeIndex)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"127.0.0.1:{server.server_address[1]}"
 
 
 @pytest.fixture(scope="module")
 def docker(tmp_path_factory, images):
     d = Dockerd(tmp_path_factory.mktemp("dockerd"))
     try:
-        for ref in set(images.values()):
-            d.docker("pull", "-q", ref)
+        for name, ref in images.items():
+            if name != "INDEX":
+                d.docker("pull", "-q", ref)
         yield d
     finally:
         d.stop()
@@ -44,7 +78,7 @@ def both(pb, docker, images, base, line: list[str], input: str | None = None):
     for side in ("docker", "pocketbox"):
         here = base / side
         ports = {name: str(numbers[side == "pocketbox"]) for name, numbers in HOST_PORTS.items()}
-        args = [images.get(a, a).replace("HOSTDIR", str(here)) for a in line]
+        args = [images.get(a, a).replace("HOSTDIR", str(here)).replace("INDEX", images["INDEX"]) for a in line]
         for name, number in ports.items():
             args = [a.replace(name, number) for a in args]
         if side == "docker":
@@ -286,6 +320,14 @@ SCENARIOS = {
         ["network", "disconnect", "back", "app"],
         ["rm", "-f", "app"],
         ["network", "rm", "front", "back"],
+    ],
+    "search": [
+        ["search", "INDEX/busy"],
+        ["search", "--limit", "2", "--no-trunc", "INDEX/busy"],
+        ["search", "-f", "stars=10", "--format", "{{.Name}} {{.StarCount}} {{.IsOfficial}}", "INDEX/busy"],
+        ["search", "-f", "is-official=false", "--format", "{{.Name}}", "INDEX/busy"],
+        ["search", "--limit", "0", "INDEX/busy"],
+        ["search", "--limit", "101", "INDEX/busy"],
     ],
     "volumes": [
         ["run", "--rm", "--network", "none", "-v", "HOSTDIR/missing/dir:/x", "IMG", "test", "-d", "/x"],

@@ -6,6 +6,7 @@ import click
 
 from pocketbox.cli.format import ago, created_at, human_size, inspect_output, listing
 from pocketbox.cli.main import CONTEXT, cli, fail, image, needs_root, prune_confirmed
+from pocketbox.errors import PocketboxError
 
 
 @click.command(context_settings=CONTEXT)
@@ -78,6 +79,45 @@ IMAGE_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "
                  "VirtualSize": "VIRTUAL SIZE", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE"}
 
 
+SEARCH_HEADERS = {"Name": "NAME", "Description": "DESCRIPTION", "StarCount": "STARS", "IsOfficial": "OFFICIAL",
+                  "IsAutomated": "AUTOMATED"}
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("term")
+@click.option("--limit", type=int, default=25, show_default=True, help="Max number of search results.")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output: stars=N, is-official=true|false.")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@click.option("--format", "fmt", help="Format with a Go template ('{{.Name}}: {{.StarCount}}').")
+def search(term, limit, filters, no_trunc, fmt):
+    """Search Docker Hub (or REGISTRY/TERM: that registry) for images."""
+    from pocketbox.engine.filters import parse
+    from pocketbox.registry.search import search as query
+
+    wanted = parse(filters, ("stars", "is-official", "is-automated"))
+    results = query(term, limit)
+    for key, values in wanted.items():
+        if key == "stars":
+            if not all(v.isdigit() for v in values):
+                raise PocketboxError(f"Invalid filter 'stars={values[0]}'")
+            results = [r for r in results if int(r.get("star_count") or 0) >= max(int(v) for v in values)]
+        else:
+            want = values[-1] in ("true", "1")
+            field = "is_official" if key == "is-official" else "is_automated"
+            results = [r for r in results if bool(r.get(field)) == want]
+    rows = []
+    for r in results:
+        description = str(r.get("description") or "").replace("\n", " ")
+        if not no_trunc and len(description) > 45:
+            description = description[:44] + "…"
+        rows.append({"Name": str(r.get("name", "")), "Description": description,
+                     "StarCount": str(r.get("star_count") or 0), "IsOfficial": "[OK]" if r.get("is_official") else "",
+                     "IsAutomated": "[OK]" if r.get("is_automated") else ""})
+    out = listing(rows, fmt, "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}", SEARCH_HEADERS)
+    if out is not None:
+        click.echo(out)
+
+
 @click.command("inspect", context_settings=CONTEXT)
 @click.argument("names", nargs=-1, required=True)
 @click.option("-f", "--format", "template", help="Format with a Go template: '{{.Config.Cmd}}'.")
@@ -85,7 +125,6 @@ IMAGE_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "
 def image_inspect(names, template):
     """Show the JSON record of one or more images (config, layers, where they are stored)."""
     from pocketbox.engine.images import find_image, inspect_image
-    from pocketbox.errors import PocketboxError
     from pocketbox.image.store import Store
 
     store = Store.open()
@@ -111,7 +150,6 @@ def image_inspect(names, template):
 def rmi(names, force):
     """Remove one or more images."""
     from pocketbox.engine.images import remove_image
-    from pocketbox.errors import PocketboxError
     from pocketbox.image.store import Store
 
     store = Store.open()
@@ -241,7 +279,7 @@ def _registry_domain(server: str) -> str:
     return "docker.io" if server in ("docker.io", "index.docker.io", "registry-1.docker.io") else server
 
 
-for command in (pull, images, rmi, load, save, login, logout):
+for command in (pull, images, rmi, load, save, login, logout, search):
     cli.add_command(command)
 image.add_command(pull)
 image.add_command(images, "ls")

@@ -78,7 +78,7 @@ class LazyGroup(click.Group):
 IMAGES, CONTAINERS, SHARE, SYSTEM, VOLUMES, NETWORKS = ("image_commands",), ("container_commands",), \
     ("share_commands",), ("system_commands",), ("volume_commands",), ("network_commands",)
 TOP_LEVEL = {
-    **{n: IMAGES for n in ("pull", "images", "rmi", "load", "save", "login", "logout")},
+    **{n: IMAGES for n in ("pull", "images", "rmi", "load", "save", "login", "logout", "search")},
     **{n: CONTAINERS for n in ("run", "create", "ps", "rm", "inspect", "start", "stop", "restart", "kill", "wait",
                                "pause", "unpause", "attach", "logs", "exec", "port", "rename", "stats", "top",
                                "update", "cp")},
