@@ -204,6 +204,12 @@ def test_run_it_detach_keys_and_attach(pb, busybox):
     term.send(b"\x10\x11")            # Ctrl-P Ctrl-Q
     assert term.wait() == 0
     assert state(pb, "console")["Status"] == "running"
+    custom = Terminal(pb, "attach", "--detach-keys", "ctrl-a,x", "console")
+    custom.send(b"echo custom-$((3+3))\n")
+    custom.expect("custom-6")
+    custom.send(b"\x01x")             # --detach-keys ctrl-a,x
+    assert custom.wait() == 0
+    assert state(pb, "console")["Status"] == "running"
     again = Terminal(pb, "attach", "console")
     again.send(b"echo back-$((2+2))\n")
     again.expect("back-4")

@@ -259,8 +259,9 @@ def container_inspect(ctx, names, template):
 @click.argument("containers", nargs=-1, required=True)
 @click.option("-a", "--attach", "attach_", is_flag=True, help="Attach STDOUT/STDERR and forward signals.")
 @click.option("-i", "--interactive", is_flag=True, help="Attach container's STDIN.")
+@click.option("--detach-keys", help="Override the key sequence for detaching a container (default ctrl-p,ctrl-q).")
 @needs_root
-def start(containers, attach_, interactive):
+def start(containers, attach_, interactive, detach_keys):
     """Start one or more stopped containers (same filesystem, same config)."""
     from pocketbox.engine.lifecycle import Lifecycle
 
@@ -269,7 +270,7 @@ def start(containers, attach_, interactive):
         if len(containers) > 1:
             raise PocketboxError("you cannot start and attach multiple containers at once")
         record = life.engine.find(containers[0])
-        sys.exit(container_run.attach_and_start(life, record, interactive))
+        sys.exit(container_run.attach_and_start(life, record, interactive, detach_keys))
     for_each(containers, life.start)
 
 
@@ -347,12 +348,14 @@ unpause = _freezer_command("unpause", False, "Thaw all processes of one or more 
 @click.command(context_settings=CONTEXT)
 @click.argument("container")
 @click.option("--no-stdin", is_flag=True, help="Do not attach STDIN.")
+@click.option("--detach-keys", help="Override the key sequence for detaching a container (default ctrl-p,ctrl-q).")
 @needs_root
-def attach(container, no_stdin):
+def attach(container, no_stdin, detach_keys):
     """Attach the terminal to a running container (Ctrl-P Ctrl-Q detaches)."""
     from pocketbox import attach as client
     from pocketbox.engine.lifecycle import Lifecycle
 
+    keys = client.parse_detach_keys(detach_keys)
     life = Lifecycle()
     record = life.engine.find(container)
     if record["State"]["Status"] != "running":
@@ -362,7 +365,7 @@ def attach(container, no_stdin):
     except OSError:
         raise PocketboxError(f"container {record['Id'][:12]} has no supervisor to attach to "
                              "(it was started in the foreground)") from None
-    code = client.stream(sock, record["Config"]["Tty"], not no_stdin and record["Config"]["OpenStdin"])
+    code = client.stream(sock, record["Config"]["Tty"], not no_stdin and record["Config"]["OpenStdin"], keys)
     if code == client.DETACHED:
         click.echo("", err=True)
         sys.exit(0)

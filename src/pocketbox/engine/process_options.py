@@ -1,7 +1,6 @@
 """The run flags that shape the container's process and namespaces rather than its files:
 --ulimit, --sysctl, --pid/--ipc/--uts, --add-host, --dns*, --shm-size. Each is checked the way
 Docker checks it, and turned into what the record (HostConfig) and the bundle (runtime-spec) hold."""
-import ipaddress
 import re
 
 from pocketbox.engine.options import InvalidOption, parse_bytes
@@ -86,6 +85,8 @@ def extra_hosts(items: list[str], gateway: str | None) -> list[str]:
         if not found or not name:
             raise InvalidOption(f'invalid argument "{item}" for "--add-host" flag: bad format for add-host: '
                                 f'"{item}"')
+        import ipaddress
+
         if ip == "host-gateway":
             if not gateway:
                 raise InvalidOption("unable to derive the IP value for host-gateway")
@@ -101,6 +102,8 @@ def extra_hosts(items: list[str], gateway: str | None) -> list[str]:
 
 
 def dns_servers(items: list[str]) -> list[str]:
+    import ipaddress
+
     for ip in items:
         try:
             ipaddress.ip_address(ip)
