@@ -18,9 +18,10 @@ if [ ! -f "$SRC/pyproject.toml" ]; then
 fi
 
 # python3 and a C compiler (the cffi module, the supervisor and the static exec step), libseccomp
-# for seccomp profiles, iproute2/nftables for networks and published ports, zstd for zstd layers.
+# for seccomp profiles, iproute2/nftables for networks and published ports, zstd for zstd layers,
+# procps for `top` (the host's ps).
 PACKAGES="python3 python3-venv python3-dev gcc libc6-dev libffi-dev ca-certificates \
-  libseccomp-dev iproute2 nftables util-linux zstd"
+  libseccomp-dev iproute2 nftables util-linux zstd procps"
 
 . "$SRC/scripts/packages.sh"
 install_packages $PACKAGES

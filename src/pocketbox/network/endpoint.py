@@ -243,8 +243,11 @@ def start_proxy(bindings, container_ip: str) -> dict:
                     null = os.open("/dev/null", os.O_RDWR)
                     for fd in (0, 1, 2):
                         os.dup2(null, fd)
-                    for s in sockets:
-                        os.set_inheritable(s.fileno(), True)
+                    keep = sorted(s.fileno() for s in sockets)
+                    for low, high in zip([2] + keep, keep + [1 << 16]):  # nothing else of ours (an explain pipe)
+                        os.closerange(low + 1, high)
+                    for fd in keep:
+                        os.set_inheritable(fd, True)
                     os.execv(PROXY, args)
                 os.write(w, str(pid).encode())
             finally:
