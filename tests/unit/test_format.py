@@ -1,4 +1,4 @@
-from pocketbox.cli.format import human_duration, human_size, parse_time, table
+from pocketbox.text.format import human_duration, human_size, parse_time, table
 
 
 def test_human_size_like_docker():
@@ -30,7 +30,7 @@ def test_times_and_tables():
 
 
 def test_inspect_templates():
-    from pocketbox.cli.format import render_template
+    from pocketbox.text.format import render_template
 
     rec = {"Name": "/web", "State": {"Running": True, "Pid": 42}, "NetworkSettings": {"IPAddress": "172.17.0.2",
            "Ports": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}}, "Config": {"Labels": {"a.b": "x"}}}
@@ -47,7 +47,7 @@ def test_inspect_templates():
 
 
 def test_templates_print_lists_and_maps_as_go_does():
-    from pocketbox.cli.format import render_template
+    from pocketbox.text.format import render_template
 
     rec = {"Args": ["sleep", "1000"], "Empty": [], "Labels": {"b": "2", "a": "1"}, "None": {}}
     assert render_template("{{.Args}} {{.Empty}} {{.Labels}} {{.None}}", rec) == "[sleep 1000] [] map[a:1 b:2] map[]"

@@ -1,7 +1,7 @@
 """Go's text/template as Docker's --format uses it: each case's expected text is what Go prints."""
 import pytest
 
-from pocketbox.cli.gotemplate import TemplateError, render, tabulate
+from pocketbox.text.gotemplate import TemplateError, render, tabulate
 
 DATA = {"Name": "/web", "Config": {"Env": ["A=1", "B=2"], "Labels": {"k": "v", "a": "b"}, "Cmd": ["sleep", "1000"]},
         "State": {"Status": "running", "ExitCode": 0}, "Mounts": [{"Source": "/x", "Destination": "/y"}],

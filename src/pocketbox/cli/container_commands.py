@@ -6,7 +6,8 @@ import time
 import click
 
 from pocketbox.cli import container_run
-from pocketbox.cli.format import created_at, human_duration, human_size, inspect_output, listing, moment, parse_time
+from pocketbox.text.format import created_at, human_duration, human_size, inspect_output, listing, moment, parse_time, \
+    status_text
 from pocketbox.cli.main import CONTEXT, LazyGroup, cli, for_each, needs_root, prune_confirmed
 from pocketbox.errors import PocketboxError
 
@@ -52,28 +53,6 @@ def _from_spec(spec, name: str, function):
 run = _from_spec(container_run.RUN, "run", container_run.run)
 create = _from_spec(container_run.RUN, "create", container_run.create)
 exec_ = _from_spec(container_run.EXEC, "exec", container_run.exec_)
-
-
-def status_text(state: dict) -> str:
-    """Docker's STATUS column: Created, Up 3 seconds, Exited (0) 5 seconds ago."""
-    status = state["Status"]
-    if status == "running":
-        started = parse_time(state.get("StartedAt", ""))
-        health = (state.get("Health") or {}).get("Status")
-        shown = {"starting": " (health: starting)", "healthy": " (healthy)", "unhealthy": " (unhealthy)"}
-        return ("Up " + human_duration(time.time() - started) if started else "Up") + shown.get(health, "")
-    if status == "paused":
-        started = parse_time(state.get("StartedAt", ""))
-        return f"Up {human_duration(time.time() - started)} (Paused)" if started else "Up (Paused)"
-    if status == "restarting":
-        finished = parse_time(state.get("FinishedAt", ""))
-        ago = f" {human_duration(time.time() - finished)} ago" if finished else ""
-        return f"Restarting ({state.get('ExitCode', 0)}){ago}"
-    if status == "exited":
-        finished = parse_time(state.get("FinishedAt", ""))
-        ago = f" {human_duration(time.time() - finished)} ago" if finished else ""
-        return f"Exited ({state.get('ExitCode', 0)}){ago}"
-    return status.capitalize()
 
 
 def _command_text(record: dict, no_trunc: bool) -> str:
@@ -445,7 +424,7 @@ STATS_HEADERS = {"Container": "CONTAINER", "ID": "CONTAINER ID", "Name": "NAME",
 @needs_root
 def stats(containers, all_, no_stream, no_trunc, fmt):
     """Display a live stream of containers' resource usage (from their cgroups)."""
-    from pocketbox.cli.format import go_size
+    from pocketbox.text.format import go_size
     from pocketbox.engine import stats as collect
     from pocketbox.engine.containers import Containers
 
@@ -488,7 +467,7 @@ def stats(containers, all_, no_stream, no_trunc, fmt):
 @needs_root
 def top(container, ps_options):
     """Display the running processes of a container (the host's ps, its processes only)."""
-    from pocketbox.cli.gotemplate import tabulate
+    from pocketbox.text.gotemplate import tabulate
     from pocketbox.engine.containers import Containers
     from pocketbox.engine.stats import processes
 

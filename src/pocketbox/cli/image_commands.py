@@ -4,7 +4,7 @@ import sys
 
 import click
 
-from pocketbox.cli.format import ago, created_at, human_size, inspect_output, listing
+from pocketbox.text.format import ago, created_at, human_size, inspect_output, listing
 from pocketbox.cli.main import CONTEXT, cli, fail, image, needs_root, prune_confirmed
 from pocketbox.errors import PocketboxError
 

@@ -38,7 +38,7 @@ def create(name, driver, subnet, gateway, internal, label):
 @needs_root
 def ls(quiet, no_trunc, filters, fmt):
     """List networks."""
-    from pocketbox.cli.format import created_at, listing
+    from pocketbox.text.format import created_at, listing
     from pocketbox.engine import filters as f
     from pocketbox.network.networks import Networks
 
@@ -92,7 +92,7 @@ def inspect(names, template):
                                           "IPv4Address": f"{e['IPAddress']}/{e['IPPrefixLen']}", "IPv6Address": ""}
                              for key, e in endpoints.items() if e["NetworkID"] == net["Id"]}
         out.append(net)
-    from pocketbox.cli.format import inspect_output
+    from pocketbox.text.format import inspect_output
 
     text = inspect_output(out, template)
     if text is not None:

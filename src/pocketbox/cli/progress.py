@@ -1,7 +1,7 @@
 """Pull progress: per-layer lines redrawn in place on a terminal (like Docker), plain lines otherwise."""
 import sys
 
-from pocketbox.cli.format import human_size
+from pocketbox.text.format import human_size
 
 BAR_WIDTH = 50
 

@@ -4,7 +4,7 @@ import sys
 
 import click
 
-from pocketbox.cli.format import ago, human_size, table
+from pocketbox.text.format import ago, human_size, table
 from pocketbox.cli.main import CONTEXT, cli, fail, image, needs_root
 
 

@@ -3,7 +3,7 @@ import sys
 
 import click
 
-from pocketbox.cli.format import human_size, table
+from pocketbox.text.format import human_size, table
 from pocketbox.cli.main import CONTEXT, cli, needs_root, prune_confirmed
 
 
@@ -16,7 +16,7 @@ def info(fmt):
 
     data = collect()
     if fmt:
-        from pocketbox.cli.format import render_template
+        from pocketbox.text.format import render_template
 
         click.echo(render_template("{{json .}}" if fmt == "json" else fmt, data))
         return
@@ -58,7 +58,7 @@ def version(fmt):
 
     data = collect()
     if fmt:
-        from pocketbox.cli.format import render_template
+        from pocketbox.text.format import render_template
 
         click.echo(render_template("{{json .}}" if fmt == "json" else fmt, data))
         return
@@ -84,7 +84,7 @@ def system():
 def events(since, until, filters, fmt):
     """Get real time events: what happened to containers, images, volumes and networks."""
     from pocketbox import events as log
-    from pocketbox.cli.format import moment
+    from pocketbox.text.format import moment
     from pocketbox.engine import filters as f
 
     wanted = f.parse(filters, ("type", "event", "container", "image", "volume", "network", "label"))
@@ -106,7 +106,7 @@ def events(since, until, filters, fmt):
 def _print_event(event: dict, wanted: dict, fmt: str | None) -> None:
     """Docker's line: TIME TYPE ACTION ID (attr=value, ...)."""
     from pocketbox import events as log
-    from pocketbox.cli.format import go_time, render_template
+    from pocketbox.text.format import go_time, render_template
 
     if not log.matches(event, wanted):
         return
@@ -121,6 +121,20 @@ def _print_event(event: dict, wanted: dict, fmt: str | None) -> None:
 
 
 system.add_command(events)
+
+
+@system.command(context_settings=CONTEXT)
+@click.option("--socket", "path", default="/run/pocketbox/pocketbox.sock", show_default=True,
+              help="The unix socket to listen on (DOCKER_HOST=unix://PATH).")
+@needs_root
+def service(path):
+    """Serve the Docker Engine API, so the docker CLI, docker-py and compose drive pocketbox."""
+    from pocketbox.api.server import serve
+
+    serve(path)
+
+
+cli.add_command(service, "serve")
 
 
 @system.command(context_settings=CONTEXT)

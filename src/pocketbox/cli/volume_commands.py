@@ -3,7 +3,7 @@ import sys
 
 import click
 
-from pocketbox.cli.format import human_size, inspect_output, listing
+from pocketbox.text.format import human_size, inspect_output, listing
 from pocketbox.cli.main import CONTEXT, cli, for_each, needs_root, prune_confirmed
 from pocketbox.errors import PocketboxError
 

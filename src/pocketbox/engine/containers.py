@@ -651,7 +651,8 @@ class Containers:
                        "User": o.user or (image.get("Config") or {}).get("User") or "", "GroupAdd": o.group_add, "Tty": o.tty, "OpenStdin": o.interactive,
                        "AttachStdin": o.interactive and not o.detach, "Env": [],
                        "Cmd": o.command or None,
-                       "Entrypoint": [o.entrypoint] if o.entrypoint else (image.get("Config") or {}).get("Entrypoint"),
+                       "Entrypoint": (list(o.entrypoint) if isinstance(o.entrypoint, list) else [o.entrypoint])
+                       if o.entrypoint else (image.get("Config") or {}).get("Entrypoint"),
                        "Image": o.image, "WorkingDir": bundle["process"]["cwd"],
                        "StopSignal": (image.get("Config") or {}).get("StopSignal")},
             "HostConfig": {"Binds": o.volumes, "NetworkMode": o.network, "AutoRemove": o.remove,

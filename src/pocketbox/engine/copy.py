@@ -30,7 +30,7 @@ def _info(name: str, st: os.stat_result, link: str = "") -> dict:
     """Docker's X-Docker-Container-Path-Stat: name, size, mode (Go's FileMode bits), mtime, linkTarget."""
     mode = stat.S_IMODE(st.st_mode) | (1 << 31 if stat.S_ISDIR(st.st_mode) else 0) | \
         (1 << 27 if stat.S_ISLNK(st.st_mode) else 0)
-    from pocketbox.cli.format import go_time
+    from pocketbox.text.format import go_time
 
     return {"name": name, "size": st.st_size, "mode": mode, "mtime": go_time(st.st_mtime_ns), "linkTarget": link,
             "dir": stat.S_ISDIR(st.st_mode)}

@@ -29,7 +29,10 @@ def config(o, image_config: dict) -> dict | None:
         if o.health_cmd or any(flags.values()) or o.health_retries:
             raise InvalidOption("--no-healthcheck conflicts with --health-* options")
         return {"Test": ["NONE"]}
-    check: dict = {}
+    check: dict = {k: v for k, v in (o.healthcheck or {}).items()
+                   if k in ("Test", "Interval", "Timeout", "StartPeriod", "Retries") and v}
+    if check.get("Test") and check["Test"][0] == "NONE":
+        return {"Test": ["NONE"]}
     if o.health_cmd:
         check["Test"] = ["CMD-SHELL", o.health_cmd]
     for key, text in flags.items():
@@ -108,7 +111,7 @@ def _probe(engine, cid: str, command: list[str], timeout: float) -> dict:
 
 def watch(cid: str) -> int:
     """The loop: probe every Interval while the container's process (the one we were started for) lives."""
-    from pocketbox.cli.format import parse_time
+    from pocketbox.text.format import parse_time
     from pocketbox.engine.containers import Containers, process_alive
 
     engine = Containers()

@@ -193,7 +193,8 @@ class Lifecycle:
 
 def exec_process(engine: Containers, ref: str, command: list[str], *, interactive: bool = False, tty: bool = False,
                  env: list[str] | None = None, workdir: str | None = None, user: str | None = None,
-                 detach: bool = False, privileged: bool = False, timeout: float | None = None) -> int:
+                 detach: bool = False, privileged: bool = False, timeout: float | None = None,
+                 stdio: tuple[int, int, int] | None = None, on_console=None) -> int:
     """`exec`: run `command` in a running container, with its environment, user and confinement
     (--privileged: every capability and no seccomp filter; the namespaces and cgroup stay).
     `timeout`: seconds after which the command is killed (-1 is returned then)."""
@@ -237,4 +238,5 @@ def exec_process(engine: Containers, ref: str, command: list[str], *, interactiv
     paths = {k: v for k, v in record["Cgroup"]["Paths"].items() if os.path.isdir(v)}
     from pocketbox.runtime.run import seccomp_program
 
-    return exec_in(pid, process, paths, detach, seccomp_program(spec), timeout=timeout)
+    return exec_in(pid, process, paths, detach, seccomp_program(spec), timeout=timeout, stdio=stdio,
+                   on_console=on_console)

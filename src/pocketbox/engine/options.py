@@ -87,6 +87,7 @@ class RunOptions:
     health_retries: int | None = None
     health_start_period: str | None = None
     no_healthcheck: bool = False
+    healthcheck: dict | None = None     # the Engine API's Config.Healthcheck, as given
 
     def __init__(self, **options):
         for name, value in options.items():

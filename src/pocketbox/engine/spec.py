@@ -20,8 +20,8 @@ READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysr
 def command_line(config: dict, command: list[str], entrypoint: str | None) -> list[str]:
     """Docker's rule: Entrypoint + Cmd; a command given to `run` replaces Cmd; --entrypoint
     replaces Entrypoint and clears the image's Cmd."""
-    if entrypoint is not None:
-        ep = [entrypoint] if entrypoint else []
+    if entrypoint is not None:  # a string (--entrypoint) or a list (the Engine API's Entrypoint)
+        ep = list(entrypoint) if isinstance(entrypoint, list) else [entrypoint] if entrypoint else []
         cmd = command
     else:
         ep = config.get("Entrypoint") or []

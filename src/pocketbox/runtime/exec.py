@@ -25,9 +25,11 @@ TIMED_OUT = -1
 
 
 def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, seccomp_bpf: bytes | None = None,
-            timeout: float | None = None) -> int:
+            timeout: float | None = None, stdio: tuple[int, int, int] | None = None, on_console=None) -> int:
     """Run `process` (OCI process object) in the container whose PID 1 is `pid`; returns its exit code.
-    With `timeout`, a command still running after that many seconds is killed: TIMED_OUT."""
+    With `timeout`, a command still running after that many seconds is killed: TIMED_OUT.
+    `stdio`: the fds that become its 0, 1, 2 (default: ours); `on_console(master_fd, child)` relays
+    a terminal instead of our own (the API server's exec, whose client is a socket)."""
     terminal = bool(process.get("terminal"))
     if seccomp_bpf is not None:
         from pocketbox.runtime import seccomp  # noqa: F401  (imported now: after setns(mnt) the host's library is gone)
@@ -53,6 +55,10 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, s
             os.close(err_r)
             if parent_sock:
                 parent_sock.close()
+            if stdio:
+                for target, fd in enumerate(stdio):
+                    if fd != target:
+                        os.dup2(fd, target)
             if detach:
                 os.setsid()
                 null = os.open("/dev/null", os.O_RDWR)
@@ -105,7 +111,9 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, s
     if detach:
         os.waitpid(child, 0)
         return 0
-    if console is not None:
+    if console is not None and on_console is not None:
+        on_console(console, child)
+    elif console is not None:
         from pocketbox.runtime.tty import proxy
 
         proxy(console, True, pid=child)

@@ -51,6 +51,28 @@ def human_duration(seconds: float) -> str:
     return f"{h // 24 // 365} years"
 
 
+def status_text(state: dict) -> str:
+    """Docker's STATUS column: Created, Up 3 seconds, Exited (0) 5 seconds ago."""
+    status = state["Status"]
+    if status == "running":
+        started = parse_time(state.get("StartedAt", ""))
+        health = (state.get("Health") or {}).get("Status")
+        shown = {"starting": " (health: starting)", "healthy": " (healthy)", "unhealthy": " (unhealthy)"}
+        return ("Up " + human_duration(time.time() - started) if started else "Up") + shown.get(health, "")
+    if status == "paused":
+        started = parse_time(state.get("StartedAt", ""))
+        return f"Up {human_duration(time.time() - started)} (Paused)" if started else "Up (Paused)"
+    if status == "restarting":
+        finished = parse_time(state.get("FinishedAt", ""))
+        ago = f" {human_duration(time.time() - finished)} ago" if finished else ""
+        return f"Restarting ({state.get('ExitCode', 0)}){ago}"
+    if status == "exited":
+        finished = parse_time(state.get("FinishedAt", ""))
+        ago = f" {human_duration(time.time() - finished)} ago" if finished else ""
+        return f"Exited ({state.get('ExitCode', 0)}){ago}"
+    return status.capitalize()
+
+
 def parse_time(value: str) -> float | None:
     """An RFC 3339 timestamp (as in image configs) as epoch seconds."""
     if not value:
@@ -104,15 +126,15 @@ def ago(timestamp: str) -> str:
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
-    """Columns as Docker's tabwriter prints them (cli/gotemplate.py: tabulate)."""
-    from pocketbox.cli.gotemplate import tabulate
+    """Columns as Docker's tabwriter prints them (text/gotemplate.py: tabulate)."""
+    from pocketbox.text.gotemplate import tabulate
 
     return tabulate(["\t".join(str(c) for c in row) for row in [headers, *rows]])
 
 
 def render_template(template: str, obj) -> str:
     """`inspect -f`: a Go template run on one object (a bad template is a one-line error)."""
-    from pocketbox.cli.gotemplate import TemplateError, render
+    from pocketbox.text.gotemplate import TemplateError, render
     from pocketbox.errors import PocketboxError
 
     try:
@@ -129,7 +151,7 @@ def inspect_output(records: list, template: str | None) -> str | None:
 
     if template is None:
         return json.dumps(records, indent=4)
-    from pocketbox.cli.gotemplate import TemplateError, parse
+    from pocketbox.text.gotemplate import TemplateError, parse
 
     try:
         parse(template)
@@ -150,7 +172,7 @@ def listing(rows: list[dict], fmt: str | None, default: str, headers: dict[str, 
     table, "table TEMPLATE" a table with a header made of `headers`, "json" one JSON object per
     line, anything else TEMPLATE once per row. None when there is nothing to print. A row's
     methods (.Label "k") are callables; in `headers` they are callables that return the title."""
-    from pocketbox.cli.gotemplate import tabulate
+    from pocketbox.text.gotemplate import tabulate
 
     fmt = default if fmt in (None, "", "table") else fmt
     if fmt == "json":

@@ -1,0 +1,117 @@
+"""/images/*: list, inspect, pull (POST /images/create, a stream of Docker's progress messages),
+remove, tag, prune."""
+import json
+import threading
+
+from pocketbox.api.server import BadRequest, route
+from pocketbox.errors import PocketboxError
+
+
+def _store():
+    from pocketbox.image.store import Store
+
+    return Store.open()
+
+
+@route("GET", "/images/json")
+def list_images(h):
+    from pocketbox.api.listing import image_summary
+
+    entries = image_summary(_store())
+    wanted = h.filters()
+    if "dangling" in wanted:
+        dangling = wanted["dangling"][-1] in ("true", "1")
+        entries = [e for e in entries if (e["RepoTags"] == ["<none>:<none>"]) == dangling]
+    if "reference" in wanted:
+        import fnmatch
+
+        entries = [e for e in entries if any(fnmatch.fnmatchcase(t, v if ":" in v else v + ":*")
+                                             for t in e["RepoTags"] for v in wanted["reference"])]
+    h.send_json(200, entries)
+
+
+@route("GET", "/images/{name}/json")
+def inspect(h, name):
+    from pocketbox.engine.images import find_image, inspect_image
+
+    store = _store()
+    h.send_json(200, inspect_image(store, find_image(store, name)))
+
+
+@route("GET", "/images/{repo}/{name}/json")
+def inspect_namespaced(h, repo, name):
+    inspect(h, f"{repo}/{name}")
+
+
+@route("POST", "/images/create")
+def pull(h):
+    """fromImage (+ tag): Docker's JSON progress lines while it pulls, an error line if it fails."""
+    from pocketbox import reference
+    from pocketbox.image.pull import pull as do_pull
+    from pocketbox.registry.manifest import parse_platform
+
+    image = h.arg("fromImage")
+    if not image:
+        raise BadRequest("pocketbox pulls images (fromImage); importing (fromSrc) is not served")
+    tag = h.arg("tag")
+    name = f"{image}@{tag}" if tag and tag.startswith("sha256:") else f"{image}:{tag}" if tag else image
+    ref = reference.parse(name)
+    platform = parse_platform(h.arg("platform")) if h.arg("platform") else None
+    h.start_stream()
+    lock = threading.Lock()
+
+    def send(message: dict) -> None:
+        with lock:
+            h.chunk(json.dumps(message).encode() + b"\r\n")
+    send({"status": f"Pulling from {ref.path}", "id": ref.digest or ref.tag})
+    try:
+        result = do_pull(ref, platform, progress=_progress(send))
+        send({"status": f"Digest: {result.manifest_digest}"})
+        send({"status": f"Status: {'Image is up to date for' if result.up_to_date else 'Downloaded newer image for'} "
+                        f"{ref.familiar()}"})
+    except PocketboxError as e:
+        send({"errorDetail": {"message": str(e)}, "error": str(e)})
+    h.end_stream()
+
+
+def _progress(send):
+    """pull()'s progress callback as Docker's JSON messages, one per change of a layer's status."""
+    last: dict[str, str] = {}
+
+    def report(layer_id: str, status: str, current=None, total=None) -> None:
+        if current is not None:
+            send({"status": status, "progressDetail": {"current": current, **({"total": total} if total else {})},
+                  "id": layer_id})
+        elif last.get(layer_id) != status:
+            last[layer_id] = status
+            send({"status": status, "progressDetail": {}, "id": layer_id})
+    return report
+
+
+@route("DELETE", "/images/{name}")
+def remove(h, name):
+    from pocketbox.engine.images import remove_image
+
+    actions = remove_image(_store(), name, force=h.flag("force"))
+    h.send_json(200, [{"Untagged" if kind == "Untagged" else "Deleted": what} for kind, what in actions])
+
+
+@route("POST", "/images/{name}/tag")
+def tag(h, name):
+    from pocketbox.engine.imagebuild import tag as tag_image
+
+    repo = h.arg("repo")
+    if not repo:
+        raise BadRequest("repository name must have at least one component")
+    tag_image(_store(), name, f"{repo}:{h.arg('tag') or 'latest'}")
+    h.send_empty(201)
+
+
+@route("POST", "/images/prune")
+def prune(h):
+    from pocketbox.engine.images import prune_images
+
+    dangling = h.filters().get("dangling", ["true"])[-1] in ("true", "1")
+    removed, freed = prune_images(_store(), all_images=not dangling)
+    h.send_json(200, {"ImagesDeleted": [{"Untagged" if k == "Untagged" else "Deleted": w} for k, w in removed] or None,
+                      "SpaceReclaimed": freed})

@@ -1,0 +1,1 @@
+"""How Docker prints things (sizes, durations, tables, Go templates): shared by the CLI and the API."""
