@@ -2,7 +2,8 @@
 # Run the whole test suite (as root) with the interpreter scripts/install.sh set up. On first use
 # it installs what only the tests need: the peers they compare with (podman, runc, skopeo, umoci,
 # Docker's dockerd), the registry, busybox-static and debootstrap for the test images, qemu for the
-# cgroup v2 VM, and pytest. Extra arguments go to pytest (sh scripts/test.sh -m "not vm" -x).
+# cgroup v2 VM, pytest, and docker-py (a second Engine API client). Extra arguments go to pytest
+# (sh scripts/test.sh -m "not vm" -x).
 set -eu
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 PY=${POCKETBOX_PREFIX:-/opt/pocketbox}/venv/bin/python
@@ -13,7 +14,7 @@ TEST_PACKAGES="docker-registry skopeo umoci runc podman docker.io busybox-static
   qemu-system-x86 e2fsprogs"
 . "$SRC/scripts/packages.sh"
 install_packages $TEST_PACKAGES
-"$PY" -c "import pytest, cryptography" 2>/dev/null || "$PY" -m pip install -q "pytest>=7" "cryptography>=38"
+"$PY" -c "import pytest, cryptography, docker" 2>/dev/null || "$PY" -m pip install -q "pytest>=7" "cryptography>=38" "docker>=7"
 
 cd "$SRC"
 set +e

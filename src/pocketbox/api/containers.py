@@ -606,7 +606,7 @@ def exec_start(h, exec_id):
         else:
             code = _exec_with_pipes(h, conn, engine, entry, command, run)
     except PocketboxError as e:
-        code = e.exit_code
+        code = 126 if e.exit_code == 127 else e.exit_code  # Docker's exec: a command that cannot run is 126
         try:
             message = f"{e}\n".encode()
             conn.sendall(message if tty else mux.frame(mux.STDOUT, message))

@@ -30,17 +30,12 @@ def list_images(h):
     h.send_json(200, entries)
 
 
-@route("GET", "/images/{name}/json")
+@route("GET", "/images/{name:path}/json")
 def inspect(h, name):
     from pocketbox.engine.images import find_image, inspect_image
 
     store = _store()
     h.send_json(200, inspect_image(store, find_image(store, name)))
-
-
-@route("GET", "/images/{repo}/{name}/json")
-def inspect_namespaced(h, repo, name):
-    inspect(h, f"{repo}/{name}")
 
 
 @route("POST", "/images/create")
@@ -88,7 +83,7 @@ def _progress(send):
     return report
 
 
-@route("DELETE", "/images/{name}")
+@route("DELETE", "/images/{name:path}")
 def remove(h, name):
     from pocketbox.engine.images import remove_image
 
@@ -96,7 +91,7 @@ def remove(h, name):
     h.send_json(200, [{"Untagged" if kind == "Untagged" else "Deleted": what} for kind, what in actions])
 
 
-@route("POST", "/images/{name}/tag")
+@route("POST", "/images/{name:path}/tag")
 def tag(h, name):
     from pocketbox.engine.imagebuild import tag as tag_image
 

@@ -32,8 +32,10 @@ ROUTES: list[tuple[str, re.Pattern, object]] = []
 
 
 def route(method: str, pattern: str):
-    """Register a handler for METHOD and a path pattern ({name} matches one path segment)."""
-    regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
+    """Register a handler for METHOD and a path pattern: {name} matches one path segment, {name:path}
+    several (an image name has slashes)."""
+    regex = re.sub(r"\{(\w+):path\}", r"(?P<\1>.+)", pattern)
+    regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex) + "$")
 
     def register(function):
         ROUTES.append((method, regex, function))

@@ -1,0 +1,188 @@
+"""The Docker Engine API (`pocketbox serve`), driven by real clients: the `docker` CLI (client only,
+no Docker daemon involved) and docker-py. Both clients and the pocketbox CLI see one state."""
+import http.client
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tarfile
+import time
+
+import pytest
+
+from conftest import pocketbox_argv, requires_root
+
+pytestmark = [requires_root, pytest.mark.skipif(not shutil.which("docker"), reason="the docker CLI is missing")]
+
+
+class UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path: str):
+        super().__init__("localhost", timeout=30)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(self.path)
+
+
+@pytest.fixture
+def service(pb, tmp_path):
+    """`pocketbox serve` on a socket of this test, over this test's state root."""
+    import tempfile
+
+    here = tempfile.mkdtemp(prefix="pbapi-")  # (under /tmp and 0755: another user can reach the socket)
+    os.chmod(here, 0o755)
+    sock = os.path.join(here, "pb.sock")
+    proc = subprocess.Popen(pocketbox_argv() + ["serve", "--socket", sock], stderr=subprocess.PIPE,
+                            env={**os.environ, "POCKETBOX_ROOT": str(pb.root)})
+    deadline = time.monotonic() + 20
+    while not os.path.exists(sock):
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    env = {**os.environ, "DOCKER_HOST": f"unix://{sock}", "DOCKER_CONFIG": str(tmp_path / "docker-config"),
+           "DOCKER_CLI_HINTS": "false"}
+    env.pop("DOCKER_API_VERSION", None)
+    yield sock, env
+    proc.terminate()
+    proc.wait(10)
+    shutil.rmtree(here, ignore_errors=True)
+
+
+def docker(env, *args, input=None, timeout=60):
+    return subprocess.run(["docker", *args], env=env, capture_output=True, text=True, input=input, timeout=timeout)
+
+
+def test_handshake_and_routes(service):
+    sock, _ = service
+    for method, path in (("HEAD", "/_ping"), ("GET", "/_ping"), ("GET", "/version"), ("GET", "/v1.41/version"),
+                         ("GET", "/v1.30/info")):
+        conn = UnixHTTP(sock)
+        conn.request(method, path)
+        r = conn.getresponse()
+        body = r.read()
+        assert r.status == 200 and r.getheader("Api-Version") == "1.41", (path, r.status, body)
+    assert json.loads(body)["OSType"] == "linux"
+    conn = UnixHTTP(sock)
+    conn.request("GET", "/containers/nosuch/json")
+    r = conn.getresponse()
+    assert r.status == 404 and json.loads(r.read()) == {"message": "No such container: nosuch"}
+    os.chmod(sock, 0o666)  # (only so that the peer check itself is what refuses)
+    nobody = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "/usr/bin/python3", "-c",
+                             "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); "
+                             "s.sendall(b'GET /_ping HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'); print(s.recv(4096).decode())",
+                             sock], capture_output=True, text=True)
+    assert nobody.stdout.startswith("HTTP/1.1 403") and "permission denied" in nobody.stdout
+
+
+def test_docker_cli_runs_containers(service, pb, busybox):
+    _, env = service
+    assert docker(env, "run", "--rm", "--network", "none", busybox, "echo", "hello").stdout == "hello\n"
+    r = docker(env, "run", "--network", "none", "--name", "three", busybox, "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", "err\n")
+    assert docker(env, "run", "--rm", "--network", "none", busybox, "nosuchcmd").returncode == 127
+    assert docker(env, "run", "--rm", "--network", "none", busybox, "/etc").returncode == 126
+    assert docker(env, "run", "--rm", "--network", "none", "nosuch/image:x", "true").returncode == 125
+    r = docker(env, "run", "-i", "--rm", "--network", "none", busybox, "cat", input="through stdin\n")
+    assert r.stdout == "through stdin\n"
+    tty = subprocess.run(["script", "-qec", f"docker run --rm -it --network none {busybox} sh -c 'tty; exit 5'",
+                          "/dev/null"], env=env, capture_output=True, text=True, timeout=60)
+    assert tty.returncode == 5 and "/dev/pts/" in tty.stdout
+    # one state: what docker made, pocketbox sees, and the other way round
+    assert pb("ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout.startswith("three Exited (3)")
+    pb("run", "-d", "--name", "frompb", "--network", "none", busybox, "sleep", "60")
+    assert docker(env, "ps", "--format", "{{.Names}}").stdout == "frompb\n"
+    assert docker(env, "logs", "three").stdout == "out\n"
+    assert docker(env, "inspect", "-f", "{{.State.ExitCode}} {{.Name}}", "three").stdout == "3 /three\n"
+    docker(env, "rm", "three")
+    assert docker(env, "rm", "frompb").returncode == 1  # running
+    assert docker(env, "rm", "-f", "frompb").returncode == 0
+    assert pb("ps", "-aq").stdout == ""
+
+
+def test_detached_exec_logs_stop_start(service, pb, busybox):
+    _, env = service
+    cid = docker(env, "run", "-d", "--name", "web", "--network", "none", "-l", "tier=web", busybox, "sh", "-c",
+                 "echo started; exec sleep 60").stdout.strip()
+    assert len(cid) == 64
+    assert docker(env, "ps", "-f", "label=tier=web", "-q").stdout.strip() == cid[:12]
+    r = docker(env, "exec", "web", "sh", "-c", "echo in-exec; echo to-err >&2; exit 4")
+    assert (r.returncode, r.stdout, r.stderr) == (4, "in-exec\n", "to-err\n")
+    assert docker(env, "exec", "-i", "web", "cat", input="piped\n").stdout == "piped\n"
+    assert docker(env, "exec", "web", "nosuchcmd").returncode == 126
+    tty = subprocess.run(["script", "-qec", "docker exec -it web sh -c 'tty; exit 6'", "/dev/null"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert tty.returncode == 6 and "/dev/pts/" in tty.stdout
+    assert docker(env, "logs", "web").stdout == "started\n"
+    assert docker(env, "top", "web").stdout.splitlines()[0].split()[:2] == ["UID", "PID"]
+    stats = json.loads(docker(env, "stats", "--no-stream", "--format", "{{json .}}", "web").stdout)
+    assert stats["Name"] == "web" and stats["PIDs"] == "1"
+    assert docker(env, "stop", "-t", "1", "web").returncode == 0
+    assert docker(env, "wait", "web").stdout == "137\n"
+    assert docker(env, "start", "web").returncode == 0
+    assert docker(env, "inspect", "-f", "{{.State.Status}}", "web").stdout == "running\n"
+    assert docker(env, "restart", "-t", "0", "web").returncode == 0
+    assert docker(env, "rename", "web", "web2").returncode == 0
+    assert docker(env, "kill", "web2").returncode == 0
+    assert docker(env, "rm", "web2").returncode == 0
+
+
+def test_images_volumes_networks_and_cp(service, pb, busybox, tmp_path):
+    _, env = service
+    assert busybox.split("/", 1)[1].split(":")[0] in docker(env, "images").stdout
+    assert docker(env, "pull", busybox).returncode == 0
+    assert docker(env, "tag", busybox, "mine:1").returncode == 0
+    assert "mine:1" in pb("images", "--format", "{{.Repository}}:{{.Tag}}").stdout
+    assert docker(env, "rmi", "mine:1").stdout.startswith("Untagged: mine:1")
+    assert docker(env, "volume", "create", "--label", "a=b", "data").stdout == "data\n"
+    assert docker(env, "volume", "ls", "-q").stdout == "data\n"
+    assert docker(env, "run", "--rm", "--network", "none", "-v", "data:/d", busybox, "sh", "-c",
+                  "echo kept > /d/f").returncode == 0
+    assert pb("run", "--rm", "--network", "none", "-v", "data:/d", busybox, "cat", "/d/f").stdout == "kept\n"
+    assert docker(env, "network", "create", "--subnet", "10.91.0.0/24", "apinet").returncode == 0
+    docker(env, "run", "-d", "--name", "netted", "--network", "apinet", busybox, "sleep", "60")
+    docker(env, "network", "create", "--subnet", "10.92.0.0/24", "apinet2")
+    assert docker(env, "network", "connect", "--alias", "api", "apinet2", "netted").returncode == 0
+    nets = docker(env, "inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "netted")
+    assert nets.stdout.split() == ["apinet", "apinet2"]
+    (tmp_path / "in.txt").write_text("copied in\n")
+    assert docker(env, "cp", str(tmp_path / "in.txt"), "netted:/tmp/").returncode == 0
+    assert docker(env, "exec", "netted", "cat", "/tmp/in.txt").stdout == "copied in\n"
+    assert docker(env, "cp", "netted:/etc/hostname", str(tmp_path / "out")).returncode == 0
+    assert (tmp_path / "out").read_text().strip() == docker(env, "inspect", "-f", "{{.Config.Hostname}}",
+                                                            "netted").stdout.strip()
+    docker(env, "rm", "-f", "netted")
+    assert docker(env, "network", "rm", "apinet", "apinet2").returncode == 0
+    assert docker(env, "volume", "rm", "data").returncode == 0
+    events = docker(env, "events", "--since", "5m", "--until", "0s", "--filter", "type=container",
+                    "--format", "{{.Action}}").stdout.split()
+    assert "create" in events and "start" in events and "destroy" in events
+
+
+def test_docker_py(service, busybox):
+    import docker as docker_py
+
+    sock, _ = service
+    client = docker_py.DockerClient(base_url=f"unix://{sock}")
+    assert client.version()["ApiVersion"] == "1.41"
+    assert client.containers.run(busybox, ["sh", "-c", "echo from-py"], network_mode="none", remove=True) == \
+        b"from-py\n"
+    box = client.containers.run(busybox, ["sleep", "60"], detach=True, network_mode="none", name="py",
+                                labels={"made-by": "py"})
+    assert [c.name for c in client.containers.list(filters={"label": "made-by=py"})] == ["py"]
+    code, output = box.exec_run(["sh", "-c", "echo exec-py; exit 2"])
+    assert (code, output) == (2, b"exec-py\n")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("put.txt")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"put\n"))
+    assert box.put_archive("/tmp", buf.getvalue())
+    stream, stat = box.get_archive("/tmp/put.txt")
+    data = b"".join(stream)
+    assert stat["name"] == "put.txt" and b"put\n" in data
+    box.remove(force=True)
+    assert client.containers.list(all=True) == []
+    client.close()
