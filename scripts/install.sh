@@ -33,4 +33,13 @@ fi
 "$PREFIX/venv/bin/python" -m pip install -q "$SRC"
 
 ln -sf "$PREFIX/venv/bin/pocketbox" /usr/local/bin/pocketbox
+
+# The Engine API socket (docs/daemon-and-client.md): root and the pocketbox group may use it.
+getent group pocketbox >/dev/null || groupadd --system pocketbox
+if [ -d /run/systemd/system ]; then  # systemd runs here: socket activation, the service starts on use
+    install -m 0644 "$SRC/scripts/systemd/pocketbox.socket" "$SRC/scripts/systemd/pocketbox.service" \
+        /etc/systemd/system/
+    systemctl daemon-reload
+    systemctl enable --now pocketbox.socket >/dev/null 2>&1 || echo "install.sh: could not enable pocketbox.socket" >&2
+fi
 echo "pocketbox installed: $(/usr/local/bin/pocketbox --version)"

@@ -144,6 +144,51 @@ def _():
     return "rc=1" in r.stdout and "Operation not permitted" in r.stderr, (r.stdout + r.stderr).strip()
 
 
+@check("stats_update_cpuset_v2")
+def _():
+    pb(*RUN, "-d", "--name", "st", "--memory", "32m", "--cpuset-cpus", "0", "--memory-reservation", "16m", IMAGE,
+       "sleep", "300")
+    d = inspect("st")["Cgroup"]["Paths"]["unified"]
+    stats = json.loads(pb("stats", "--no-stream", "--format", "{{json .}}", "st").stdout)
+    cpus, low = read(f"{d}/cpuset.cpus"), read(f"{d}/memory.low")
+    pb("update", "--memory", "48m", "--memory-swap", "96m", "--pids-limit", "7", "st")
+    memory, pids = read(f"{d}/memory.max"), read(f"{d}/pids.max")
+    pb("rm", "-f", "st")
+    ok = (stats["MemUsage"].endswith("/ 32MiB") and stats["PIDs"] == "1" and cpus == "0" and low == str(16 << 20)
+          and memory == str(48 << 20) and pids == "7")
+    return ok, f"stats {stats}, cpuset.cpus={cpus} memory.low={low} after update: memory.max={memory} pids.max={pids}"
+
+
+@check("engine_api_v2")
+def _():
+    import socket
+
+    sock = "/run/pocketbox-check.sock"
+    server = subprocess.Popen(["pocketbox", "serve", "--socket", sock], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not os.path.exists(sock) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        pb(*RUN, "-d", "--name", "api", IMAGE, "sleep", "300")
+
+        def get(path):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(sock)
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+            s.close()
+            return data.decode(errors="replace")
+        listing = get("/v1.41/containers/json")
+        stats = get("/containers/api/stats?stream=0")
+        pb("rm", "-f", "api")
+        return '"Names": ["/api"]' in listing and '"memory_stats"' in stats, listing[:300]
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 with open(os.path.join(RESULTS, "results.json"), "w") as f:
     json.dump(results, f, indent=1)
 print("checks:", sum(r["ok"] for r in results.values()), "of", len(results), "passed")

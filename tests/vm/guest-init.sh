@@ -25,7 +25,8 @@ echo "guest: $(uname -r), $(grep -c . /proc/self/mountinfo) mounts, cgroup: $(st
 . "$RESULTS/provision.env"
 mkdir -p "$UPLOAD_TO"
 (cd /mnt/project && tar --exclude=./build --exclude='*.egg-info' --exclude='*.so' --exclude=__pycache__ \
-    --exclude=./src/pocketbox/pocketbox-monitor --exclude=./src/pocketbox/pocketbox-exec -cf - .) | (cd "$UPLOAD_TO" && tar xf -)
+    --exclude=./src/pocketbox/pocketbox-monitor --exclude=./src/pocketbox/pocketbox-exec \
+    --exclude=./src/pocketbox/pocketbox-proxy -cf - .) | (cd "$UPLOAD_TO" && tar xf -)
 cp "$RESULTS/provision.inline" /tmp/vagrant-shell
 chmod +x /tmp/vagrant-shell
 start=$(date +%s)

@@ -26,7 +26,7 @@ pytestmark = [requires_root, pytest.mark.vm]
 HERE = Path(__file__).resolve().parent
 CHECKS = ["install_and_info", "memory_max", "memory_swap_max", "oom_killed", "cpu_max",
           "pids_limit_stops_fork_bomb", "pause_freezes", "stop_and_rm_leave_nothing", "own_cgroup_namespace",
-          "device_filter_v2"]
+          "device_filter_v2", "stats_update_cpuset_v2", "engine_api_v2"]
 BOOT_TIMEOUT = 15 * 60
 
 
