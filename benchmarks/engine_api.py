@@ -1,0 +1,81 @@
+"""The Docker CLI against two Engine API services, side by side: `pocketbox serve` and
+`podman system service` (its Docker-compatible API), each on a unix socket of its own, over
+stores holding the same busybox image. Timed: `docker run --rm --network none busybox true`
+(create, attach, wait, start: five requests) and `docker ps -a`; and each service's memory while
+idle. Prints medians and ratios. Runs in a network namespace of its own.
+
+Usage: sudo /opt/pocketbox/venv/bin/python benchmarks/engine_api.py [--runs N]"""
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from common import BusyboxEverywhere, bench_dir, interleaved, pocketbox_argv, report, rss_kb, timed
+
+
+def wait_for(path: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the service exited {proc.returncode}")
+        try:
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(path)
+            s.close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"no service on {path}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runs", type=int, default=15)
+    args = ap.parse_args()
+    if not shutil.which("docker"):
+        raise SystemExit("the docker CLI is needed (Debian: docker.io, the client is enough)")
+    env = BusyboxEverywhere(Path(tempfile.mkdtemp(prefix="api-", dir=bench_dir())))
+    sockets = Path(tempfile.mkdtemp(prefix="pbapi-"))
+    services = []
+    try:
+        pb_sock, podman_sock = str(sockets / "pocketbox.sock"), str(sockets / "podman.sock")
+        pb = subprocess.Popen(pocketbox_argv() + ["serve", "--socket", pb_sock], env={**os.environ, **env.pb_env},
+                              stderr=subprocess.DEVNULL)
+        services.append(pb)
+        podman = subprocess.Popen(env.podman + ["system", "service", "--time", "0", f"unix://{podman_sock}"],
+                                  env={**os.environ, **env.podman_env}, stderr=subprocess.DEVNULL)
+        services.append(podman)
+        wait_for(pb_sock, pb)
+        wait_for(podman_sock, podman)
+        clients = {name: {"DOCKER_HOST": f"unix://{path}", "DOCKER_CONFIG": str(sockets / f"{name}-config"),
+                          "DOCKER_CLI_HINTS": "false"} for name, path in (("pocketbox", pb_sock), ("podman", podman_sock))}
+        run = ["docker", "run", "--rm", "--network", "none", env.ref, "true"]
+        tools = {
+            "docker run --rm via pocketbox serve": lambda: timed(run, env=clients["pocketbox"]),
+            "docker run --rm via podman system service": lambda: timed(run, env=clients["podman"]),
+        }
+        report(f"docker run --rm busybox true ({args.runs} runs each, interleaved)",
+               interleaved(tools, args.runs, str(env.work)), "docker run --rm via podman system service")
+        ps = ["docker", "ps", "-a"]
+        tools = {"docker ps -a via pocketbox serve": lambda: timed(ps, env=clients["pocketbox"]),
+                 "docker ps -a via podman system service": lambda: timed(ps, env=clients["podman"])}
+        report(f"docker ps -a ({args.runs} runs each, interleaved)", interleaved(tools, args.runs, str(env.work)),
+               "docker ps -a via podman system service")
+        print("\nidle service memory (RSS, after the runs above)")
+        for name, proc in (("pocketbox serve", pb), ("podman system service", podman)):
+            rss, _ = rss_kb(proc.pid)
+            print(f"  {name.ljust(22)}  {rss / 1024:6.1f} MB")
+    finally:
+        for proc in services:
+            proc.terminate()
+            proc.wait(10)
+        shutil.rmtree(sockets, ignore_errors=True)
+        env.close()
+
+
+if __name__ == "__main__":
+    main()
