@@ -69,12 +69,13 @@ def read(since: float | None = None, until: float | None = None) -> tuple[list[d
     return [e for e in events if _within(e, since, until)], position
 
 
-def follow(position: tuple[int, int]):
-    """Events appended after `position`, as they come (a generator that polls the file)."""
+def follow(position: tuple[int, int], until: float | None = None):
+    """Events appended after `position`, as they come (a generator that polls the file), until
+    the time `until` if one is given."""
     path = _path()
     inode, offset = position
     pending = b""
-    while True:
+    while until is None or time.time() <= until:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:

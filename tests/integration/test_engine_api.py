@@ -186,3 +186,125 @@ def test_docker_py(service, busybox):
     box.remove(force=True)
     assert client.containers.list(all=True) == []
     client.close()
+
+
+def test_course_flags_and_commands(service, pb, busybox, tmp_path):
+    _, env = service
+    (tmp_path / "shared").mkdir()
+    os.chmod(tmp_path / "shared", 0o777)
+    os.chmod(tmp_path, 0o755)
+    r = docker(env, "run", "--rm", "--network", "none", "-e", "A=b", "-w", "/tmp/w", "-u", "65534",
+               "-v", f"{tmp_path / 'shared'}:/shared", busybox, "sh", "-c", "echo $A; pwd; id -u; echo x > /shared/f")
+    assert r.stdout.split() == ["b", "/tmp/w", "65534"] and (tmp_path / "shared" / "f").read_text() == "x\n"
+    r = docker(env, "run", "--rm", "--network", "none", "-a", "stderr", busybox, "sh", "-c", "echo o; echo e >&2")
+    assert (r.stdout, r.stderr) == ("", "e\n")
+    docker(env, "create", "--name", "later", "--network", "none", busybox, "sh", "-c", "echo attached-start")
+    r = docker(env, "start", "--attach", "later")
+    assert (r.returncode, r.stdout) == (0, "attached-start\n")
+    docker(env, "run", "-d", "--name", "ticker", "--network", "none", busybox, "sh", "-c",
+           "for i in 1 2 3; do echo tick $i; sleep 0.3; done")
+    follow = docker(env, "logs", "-f", "ticker")
+    assert follow.stdout == "tick 1\ntick 2\ntick 3\n"
+    docker(env, "run", "-d", "--name", "pub", "-p", "18420:80", busybox, "httpd", "-f", "-p", "80", "-h", "/etc")
+    assert docker(env, "port", "pub", "80").stdout.startswith("0.0.0.0:18420")
+    assert "18420->80/tcp" in docker(env, "ps", "--format", "{{.Ports}}").stdout
+    deadline = time.monotonic() + 10
+    while True:
+        got = subprocess.run(["busybox", "wget", "-q", "-O", "-", "http://127.0.0.1:18420/hostname"],
+                             capture_output=True, text=True, timeout=5)
+        if got.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert got.stdout.strip() == docker(env, "inspect", "-f", "{{.Config.Hostname}}", "pub").stdout.strip()
+    assert "Images" in docker(env, "system", "df").stdout
+    assert docker(env, "info", "--format", "{{.OSType}}").stdout == "linux\n"
+    assert "pocketbox" in docker(env, "version").stdout
+    assert docker(env, "history", "-q", busybox).returncode == 0
+    archive = tmp_path / "saved.tar"
+    assert docker(env, "save", "-o", str(archive), busybox).returncode == 0
+    docker(env, "rm", "-f", "later", "ticker", "pub")
+    assert docker(env, "rmi", busybox).returncode == 0
+    assert "Loaded image" in docker(env, "load", "-i", str(archive)).stdout
+    assert busybox in pb("images", "--format", "{{.Repository}}:{{.Tag}}").stdout
+
+
+def test_docker_py_objects_and_events(service, busybox):
+    import docker as docker_py
+
+    sock, _ = service
+    client = docker_py.DockerClient(base_url=f"unix://{sock}")
+    since = int(time.time()) - 1
+    image = client.images.pull(busybox)
+    assert busybox in image.tags and busybox in [t for i in client.images.list() for t in i.tags]
+    volume = client.volumes.create("pyvol", labels={"k": "v"})
+    assert [v.name for v in client.volumes.list(filters={"label": "k=v"})] == ["pyvol"]
+    network = client.networks.create("pynet", ipam=docker_py.types.IPAMConfig(
+        pool_configs=[docker_py.types.IPAMPool(subnet="10.93.0.0/24")]))
+    box = client.containers.run(busybox, ["sh", "-c", "echo logged; sleep 60"], detach=True, network="pynet",
+                                volumes={"pyvol": {"bind": "/v", "mode": "rw"}}, name="pybox")
+    deadline = time.monotonic() + 10
+    while b"logged" not in box.logs() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert box.logs() == b"logged\n"
+    network.reload()
+    assert [c.name for c in network.containers] == ["pybox"]
+    box.stop(timeout=1)
+    box.reload()
+    assert box.status == "exited"
+    box.remove()
+    network.remove()
+    volume.remove()
+    actions = [e["Action"] for e in client.events(since=since, until=int(time.time()) + 1, decode=True,
+                                                  filters={"type": "container"})]
+    assert actions[:2] == ["create", "start"] and "die" in actions and actions[-1] == "destroy"
+    client.close()
+
+
+def test_bad_requests_change_nothing(service, pb):
+    sock, _ = service
+
+    def send(method, path, body=None, headers=None):
+        conn = UnixHTTP(sock)
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, r.read()
+    assert send("POST", "/containers/create", b"{not json")[0] == 400
+    assert send("POST", "/containers/create", b"[1, 2]")[0] == 400
+    assert send("POST", "/containers/create", json.dumps({"Image": "x", "HostConfig": "nope"}).encode())[0] == 400
+    assert send("POST", "/containers/create", json.dumps({"Image": "x", "Cmd": 5}).encode())[0] in (400, 404)
+    assert send("POST", "/containers/create?name=../../etc", json.dumps({"Image": "x"}).encode())[0] in (400, 404)
+    assert send("POST", "/containers/create", b"x" * 100, {"Content-Length": str(64 << 20)})[0] == 400
+    assert send("GET", "/containers/json?filters=%7Bbad")[0] == 400
+    assert send("GET", "/nowhere")[0] == 404
+    assert send("GET", "/_ping")[0] == 200  # still serving
+    assert pb("ps", "-aq").stdout == "" and not list((pb.root / "containers").glob("*")) \
+        if (pb.root / "containers").exists() else True
+
+
+def test_containers_outlive_a_killed_service(pb, busybox, tmp_path, service):
+    sock, env = service
+    docker(env, "run", "-d", "--name", "survivor", "--network", "none", busybox, "sleep", "60")
+    server = next(p for p in os.listdir("/proc") if p.isdigit() and _cmdline(p).endswith(f"serve --socket {sock}"))
+    os.kill(int(server), 9)
+    time.sleep(0.3)
+    assert pb("inspect", "-f", "{{.State.Status}}", "survivor").stdout == "running\n"
+    again = subprocess.Popen(pocketbox_argv() + ["serve", "--socket", sock], stderr=subprocess.DEVNULL,
+                             env={**os.environ, "POCKETBOX_ROOT": str(pb.root)})
+    try:
+        deadline = time.monotonic() + 20
+        while docker(env, "version").returncode != 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert docker(env, "ps", "--format", "{{.Names}} {{.State}}").stdout == "survivor running\n"
+        assert docker(env, "exec", "survivor", "echo", "still").stdout == "still\n"
+        docker(env, "rm", "-f", "survivor")
+    finally:
+        again.terminate()
+        again.wait(10)
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""

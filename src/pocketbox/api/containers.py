@@ -72,7 +72,10 @@ def create(h):
 
     body = h.body()
     name = h.arg("name") or None
-    opts = run_options(body, name)
+    try:
+        opts = run_options(body, name)
+    except (TypeError, ValueError, AttributeError, KeyError) as e:  # a field of the wrong type or shape
+        raise BadRequest(f"invalid container configuration: {type(e).__name__}: {e}") from None
     if not opts.image:
         raise BadRequest("Config cannot be empty in order to create a container")
     engine = _engine()
@@ -512,12 +515,11 @@ def archive_put(h, ref):
         raise NotFound(f"Could not find the file {path} in container {ref}")
     if not info["dir"]:
         raise BadRequest(f"extraction point is not a directory: {path}")
-    data = h.raw_body()
-
     def produce(fd):
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        for data in h.body_chunks():
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
     write_archive(engine, ref, path, produce, keep_owner=h.flag("copyUIDGID"))
     h.send_empty(200)
 

@@ -83,6 +83,92 @@ def _progress(send):
     return report
 
 
+@route("GET", "/images/{name:path}/history")
+def history(h, name):
+    from pocketbox.engine.imagebuild import history as collect
+    from pocketbox.text.format import parse_time
+
+    h.send_json(200, [{"Id": r["Id"], "Created": int(parse_time(r["Created"]) or 0) if r["Created"] else 0,
+                       "CreatedBy": r["CreatedBy"], "Tags": r.get("Tags"), "Size": r["Size"], "Comment": r["Comment"]}
+                      for r in collect(_store(), name)])
+
+
+@route("POST", "/images/{name:path}/push")
+def push(h, name):
+    """Docker's push progress stream (credentials: those of `pocketbox login`; X-Registry-Auth is not read)."""
+    from pocketbox import reference
+    from pocketbox.engine.images import find_image, register_image
+    from pocketbox.image.push import Pusher
+
+    store = _store()
+    ref = reference.parse(f"{name}:{h.arg('tag')}" if h.arg("tag") else name)
+    record = find_image(store, ref.name)
+    h.start_stream()
+    lock = threading.Lock()
+
+    def send(message: dict) -> None:
+        with lock:
+            h.chunk(json.dumps(message).encode() + b"\r\n")
+    send({"status": f"The push refers to repository [{ref.repository}]"})
+    try:
+        digest, size = Pusher(store, ref, _progress(send)).push(record)
+        register_image(store, record, ref, digest)
+        send({"status": f"{ref.tag}: digest: {digest} size: {size}"})
+        send({"progressDetail": {}, "aux": {"Tag": ref.tag, "Digest": digest, "Size": size}})
+    except PocketboxError as e:
+        send({"errorDetail": {"message": str(e)}, "error": str(e)})
+    h.end_stream()
+
+
+@route("GET", "/images/get")
+def save_many(h):
+    _save(h, h.query.get("names") or [])
+
+
+@route("GET", "/images/{name:path}/get")
+def save(h, name):
+    _save(h, [name])
+
+
+def _save(h, names: list[str]) -> None:
+    """`docker save`: the archive pocketbox's `save` writes, streamed."""
+    from pocketbox.engine.images import images_with_names
+    from pocketbox.image.archive import save as write_archive
+
+    records = images_with_names(_store(), names)  # (NotFound before any byte is sent)
+    h.start_stream("application/x-tar")
+
+    class Out:
+        def write(self, data):
+            h.chunk(bytes(data))
+            return len(data)
+
+        def flush(self):
+            pass
+    write_archive(records, Out())
+    h.end_stream()
+
+
+@route("POST", "/images/load")
+def load(h):
+    """`docker load`: a `docker save` archive or an OCI layout tar, in the body."""
+    import tempfile
+
+    from pocketbox.image.archive import load as read_archive
+
+    with tempfile.TemporaryFile() as tmp:  # (tar needs to seek)
+        for data in h.body_chunks():
+            tmp.write(data)
+        tmp.seek(0)
+        loaded = read_archive(tmp)
+    lines = [{"stream": f"Loaded image: {name}\n" if name else f"Loaded image ID: {image_id}\n"}
+             for name, image_id in loaded]
+    h.start_stream()
+    for line in lines:
+        h.chunk(json.dumps(line).encode() + b"\r\n")
+    h.end_stream()
+
+
 @route("DELETE", "/images/{name:path}")
 def remove(h, name):
     from pocketbox.engine.images import remove_image

@@ -28,6 +28,7 @@ MIN_API_VERSION = "1.24"
 DEFAULT_SOCKET = "/run/pocketbox/pocketbox.sock"
 GROUP = "pocketbox"
 VERSIONED = re.compile(r"^/v1\.\d+(/.*)$")
+MAX_JSON_BODY = 4 << 20  # a create body is a few kB; a bigger one is refused, not read
 ROUTES: list[tuple[str, re.Pattern, object]] = []
 
 
@@ -115,9 +116,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         """Read an unread request body, so the connection stays usable."""
         if self.hijacked or self._body is not None:
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
+        if 0 < length <= MAX_JSON_BODY:
             self.rfile.read(length)
+        elif length or self.headers.get("Transfer-Encoding"):
+            self.close_connection = True  # (not worth reading: the connection ends instead)
 
     def _error(self, status: int, message: str) -> None:
         if self.hijacked:
@@ -148,9 +154,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def body(self) -> dict:
         if self._body is None:
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                data = self._read_chunked()
+                data = self._read_chunked(MAX_JSON_BODY)
             else:
-                data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                length = self._length()
+                if length > MAX_JSON_BODY:
+                    self.close_connection = True
+                    self._body = {}
+                    raise BadRequest(f"request body too large ({length} bytes)")
+                data = self.rfile.read(length)
             try:
                 self._body = json.loads(data) if data.strip() else {}
             except ValueError:
@@ -159,21 +170,54 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise BadRequest("the request body must be a JSON object")
         return self._body
 
-    def raw_body(self) -> bytes:
+    def _length(self) -> int:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            raise BadRequest("invalid Content-Length")
+        return length
+
+    def body_chunks(self):
+        """The request body as it arrives (Content-Length or chunked), for tar uploads."""
         self._body = {}
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            return self._read_chunked()
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            while True:
+                try:
+                    size = int(self.rfile.readline(64).split(b";")[0].strip() or b"0", 16)
+                except ValueError:
+                    self.close_connection = True
+                    raise BadRequest("malformed chunked body") from None
+                if size == 0:
+                    self.rfile.readline(64)
+                    return
+                while size:
+                    data = self.rfile.read(min(size, 1 << 20))
+                    if not data:
+                        return
+                    size -= len(data)
+                    yield data
+                self.rfile.readline(64)
+        else:
+            left = self._length()
+            while left:
+                data = self.rfile.read(min(left, 1 << 20))
+                if not data:
+                    return
+                left -= len(data)
+                yield data
 
-    def _read_chunked(self) -> bytes:
+    def _read_chunked(self, limit: int) -> bytes:
         out = b""
-        while True:
-            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                self.rfile.readline()
-                return out
-            out += self.rfile.read(size)
-            self.rfile.readline()
+        for data in self.body_chunks():
+            out += data
+            if len(out) > limit:
+                self.close_connection = True
+                raise BadRequest("request body too large")
+        self._body = None
+        return out
 
     def filters(self) -> dict[str, list[str]]:
         """`filters` as Go clients send it ({"k": {"v": true}}) or Python ones ({"k": ["v"]})."""

@@ -63,7 +63,7 @@ def events(h):
     if until is not None and until <= time.time():
         h.end_stream()
         return
-    for event in log.follow(position):
+    for event in log.follow(position, until):
         if until is not None and event["timeNano"] / 1e9 > until:
             break
         if log.matches(event, wanted):
