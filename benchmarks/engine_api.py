@@ -2,8 +2,8 @@
 `podman system service` (its Docker-compatible API), each on a unix socket of its own, over
 stores holding the same busybox image. Timed: `docker run -d --rm --network none busybox true`
 (create, wait, start: the attached form fails against podman 4's service with the current CLI,
-"unable to upgrade to tcp, received 409"), `docker ps -a`, and, for pocketbox alone, the attached
-`docker run --rm`; and each service's memory while idle. Prints medians and ratios. Runs in a
+"unable to upgrade to tcp, received 409"), `docker exec idle true`, `docker ps -a`, and, for
+pocketbox alone, the attached `docker run --rm`; and each service's memory while idle. Prints medians and ratios. Runs in a
 network namespace of its own.
 
 Usage: sudo /opt/pocketbox/venv/bin/python benchmarks/engine_api.py [--runs N]"""
@@ -65,6 +65,14 @@ def main() -> None:
         }
         report(f"docker run busybox true ({args.runs} runs each, interleaved)",
                interleaved(tools, args.runs, str(env.work)), "docker run -d --rm via podman system service")
+        for name, client in clients.items():
+            subprocess.run(["docker", "run", "-d", "--name", "idle", "--network", "none", *PODMAN_LIMITS, env.ref,
+                            "sleep", "3600"], env={**os.environ, **client}, check=True, stdout=subprocess.DEVNULL)
+        exec_ = ["docker", "exec", "idle", "true"]
+        tools = {"docker exec via pocketbox serve": lambda: timed(exec_, env=clients["pocketbox"]),
+                 "docker exec via podman system service": lambda: timed(exec_, env=clients["podman"])}
+        report(f"docker exec idle true ({args.runs} runs each, interleaved)",
+               interleaved(tools, args.runs, str(env.work)), "docker exec via podman system service")
         ps = ["docker", "ps", "-a"]
         tools = {"docker ps -a via pocketbox serve": lambda: timed(ps, env=clients["pocketbox"]),
                  "docker ps -a via podman system service": lambda: timed(ps, env=clients["podman"])}

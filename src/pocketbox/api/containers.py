@@ -113,13 +113,13 @@ def start(h, ref):
         waiters = [w for w in PENDING.pop(record["Id"], []) if not w.gone]
     try:
         if waiters:  # attaches wait: the supervisor starts the container when the first one connects
-            _, ready = life.start(record["Id"], wait_attach=True)
+            _, ready = life.start(record["Id"], wait_attach=True, fork=True)
             for w in waiters:
                 w.go.set()
             waiters[0].connected.wait(10)
             life.wait_started(record["Id"], ready)
         else:
-            life.start(record["Id"])
+            life.start(record["Id"], fork=True)
     except PocketboxError as e:
         code = getattr(e, "exit_code", 125)
         if record["HostConfig"].get("AutoRemove"):  # as Docker's daemon: --rm holds for a failed start too
@@ -148,7 +148,7 @@ def restart(h, ref):
     life = _life()
     record = life.engine.find(ref)
     life.stop(record["Id"], h.number("t"), h.arg("signal"))
-    life.start(record["Id"])
+    life.start(record["Id"], fork=True)
     h.send_empty(204)
 
 

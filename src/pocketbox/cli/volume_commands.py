@@ -14,13 +14,9 @@ def volume():
 
 
 def _labels(items) -> dict:
-    out = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        if not key:
-            raise PocketboxError(f"invalid label {item!r}: use key=value")
-        out[key] = value
-    return out
+    from pocketbox.engine.options import parse_labels
+
+    return parse_labels(list(items), [])
 
 
 @volume.command(context_settings=CONTEXT)

@@ -37,9 +37,11 @@ class Lifecycle:
     def __init__(self, engine: Containers | None = None):
         self.engine = engine or Containers()
 
-    def start(self, ref: str, wait_attach: bool = False):
+    def start(self, ref: str, wait_attach: bool = False, fork: bool = False):
         """Start the container under a new supervisor. With wait_attach, returns (record, ready
-        pipe) once the supervisor listens, and it starts the container when a client attaches."""
+        pipe) once the supervisor listens, and it starts the container when a client attaches.
+        `fork`: the supervisor is a fork of this process, not a new Python (the API service,
+        which has the modules loaded already, saves the interpreter's start-up)."""
         record = self.engine.find(ref)
         if running(record):
             return record, None
@@ -59,12 +61,15 @@ class Lifecycle:
                 os.close(ready_w)
                 raise NotFound(f"No such container: {ref}")
             errlog = open(self.engine.dir(cid) / "shim.log", "ab")
+        args = [cid, str(ready_w)] + (["--wait-attach"] if wait_attach else [])
         with errlog:
-            subprocess.Popen([sys.executable, "-m", "pocketbox.shim", cid, str(ready_w)]
-                             + (["--wait-attach"] if wait_attach else []),
-                             pass_fds=[ready_w] + ([explain_fd] if explain_fd is not None else []),
-                             start_new_session=True, stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=errlog, env=env)
+            if fork:
+                _fork_supervisor(args, ready_w, errlog.fileno())
+            else:
+                subprocess.Popen([sys.executable, "-m", "pocketbox.shim", *args],
+                                 pass_fds=[ready_w] + ([explain_fd] if explain_fd is not None else []),
+                                 start_new_session=True, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=errlog, env=env)
         os.close(ready_w)
         ready = os.fdopen(ready_r, "rb", buffering=0)
         if wait_attach:
@@ -189,6 +194,42 @@ class Lifecycle:
 
     def log_path(self, record: dict) -> str:
         return str(self.engine.dir(record["Id"]) / f"{record['Id']}-json.log")
+
+
+def _fork_supervisor(args: list[str], ready_w: int, errlog: int) -> None:
+    """The supervisor as a fork of this process, in a session of its own and orphaned at once (a
+    double fork): the same shim.main() a new `python -m pocketbox.shim` would run. Only the
+    forking thread goes on in the child; it keeps no fd of ours but the ready pipe and its log,
+    and forgets the container locks other threads held."""
+    first = os.fork()
+    if first:
+        os.waitpid(first, 0)
+        return
+    code = 125
+    try:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        null = os.open("/dev/null", os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        os.dup2(errlog, 2)
+        keep = sorted({0, 1, 2, ready_w})
+        for low, high in zip(keep, keep[1:] + [1 << 16]):
+            os.closerange(low + 1, high)
+        from pocketbox import shim
+        from pocketbox.engine import containers
+
+        containers._HELD.clear()
+        code = shim.main(args)
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        os._exit(code)
 
 
 def exec_process(engine: Containers, ref: str, command: list[str], *, interactive: bool = False, tty: bool = False,
