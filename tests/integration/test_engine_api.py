@@ -156,6 +156,7 @@ def test_images_volumes_networks_and_cp(service, pb, busybox, tmp_path):
     docker(env, "rm", "-f", "netted")
     assert docker(env, "network", "rm", "apinet", "apinet2").returncode == 0
     assert docker(env, "volume", "rm", "data").returncode == 0
+    time.sleep(1.1)  # (the CLI sends --until in whole seconds: the events of this second come after it)
     events = docker(env, "events", "--since", "5m", "--until", "0s", "--filter", "type=container",
                     "--format", "{{.Action}}").stdout.split()
     assert "create" in events and "start" in events and "destroy" in events

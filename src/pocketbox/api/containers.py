@@ -600,7 +600,8 @@ def exec_start(h, exec_id):
         h.send_empty(200)
         return
     conn = h.hijack(multiplexed=not tty)
-    time.sleep(0.02)  # (docker-py reads the raw socket after the 101: bytes sent with it may be lost)
+    if h.headers.get("User-Agent", "").startswith("docker-sdk-python"):
+        time.sleep(0.02)  # docker-py reads the raw socket only after the 101: bytes sent with it may be lost
     try:
         if tty:
             code = exec_process(engine, entry["ContainerID"], command,
