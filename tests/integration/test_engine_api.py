@@ -309,3 +309,57 @@ def _cmdline(pid: str) -> str:
             return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
     except OSError:
         return ""
+
+
+def test_aliases_on_the_first_network_and_search_and_pull_events(service, busybox):
+    """What compose sends: NetworkMode NET with EndpointsConfig{NET: {Aliases}}; and the image
+    endpoints a GUI calls (search through an index on loopback, the pull event)."""
+    import docker as docker_py
+
+    sock, env = service
+    client = docker_py.DockerClient(base_url=f"unix://{sock}")
+    client.networks.create("proj_default", ipam=docker_py.types.IPAMConfig(
+        pool_configs=[docker_py.types.IPAMPool(subnet="10.94.0.0/24")]))
+    api = client.api
+    db = api.create_container(busybox, ["sleep", "60"], name="proj_db_1",
+                              host_config=api.create_host_config(network_mode="proj_default"),
+                              networking_config=api.create_networking_config(
+                                  {"proj_default": api.create_endpoint_config(aliases=["db"])}))
+    api.start(db)
+    web = client.containers.run(busybox, ["sleep", "60"], detach=True, network="proj_default", name="proj_web_1")
+    assert web.exec_run(["ping", "-c", "1", "-W", "2", "db"]).exit_code == 0
+    for c in client.containers.list(all=True):
+        c.remove(force=True)
+    client.networks.get("proj_default").remove()
+    since = int(time.time()) - 1
+    client.images.pull(busybox)
+    pulls = [e for e in client.events(since=since, until=int(time.time()) + 1, decode=True,
+                                      filters={"type": "image", "event": "pull"})]
+    assert pulls and pulls[-1]["Actor"]["Attributes"]["name"] == busybox
+    client.close()
+
+
+def test_search_through_the_service(service):
+    import http.server
+    import threading
+
+    class Index(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"results": [{"name": "busybox", "description": "tiny", "star_count": 9,
+                                            "is_official": True, "is_automated": False}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Index)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _, env = service
+    try:
+        out = docker(env, "search", "--format", "{{.Name}} {{.StarCount}} {{.IsOfficial}}",
+                     f"127.0.0.1:{server.server_address[1]}/busy").stdout
+        assert out == "busybox 9 [OK]\n"
+    finally:
+        server.shutdown()

@@ -30,6 +30,22 @@ def list_images(h):
     h.send_json(200, entries)
 
 
+@route("GET", "/images/search")
+def search(h):
+    from pocketbox.registry.search import search as query
+
+    term = h.arg("term")
+    if not term:
+        raise BadRequest("search needs a term")
+    results = query(term, h.number("limit", 25) or 25)
+    wanted = h.filters()
+    if "stars" in wanted:
+        results = [r for r in results if int(r.get("star_count") or 0) >= max(int(v) for v in wanted["stars"])]
+    if "is-official" in wanted:
+        results = [r for r in results if bool(r.get("is_official")) == (wanted["is-official"][-1] in ("true", "1"))]
+    h.send_json(200, results)
+
+
 @route("GET", "/images/{name:path}/json")
 def inspect(h, name):
     from pocketbox.engine.images import find_image, inspect_image

@@ -96,6 +96,9 @@ def pull(ref: Reference, platform: Platform | None = None, progress=None, on_eve
             index_digest=index_digest, layer_infos=infos, chains=chains,
         )
         register_image(store, record, ref, index_digest or digest)
+    from pocketbox import events
+
+    events.emit("image", "pull", ref.familiar(), {"name": ref.familiar()})
     return PullResult(ref, image_id, index_digest or digest, up_to_date)
 
 

@@ -91,7 +91,9 @@ def connect(record: dict, container_dir, find_container) -> dict:
     if mode.startswith("container:"):
         return _share(record, mode.split(":", 1)[1], path, find_container)
     networks = Networks()
-    result = attach(networks, record, container_dir, networks.find(mode), primary=True)
+    own = ((record.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}).get(mode) or {}
+    result = attach(networks, record, container_dir, networks.find(mode), primary=True,
+                    aliases=own.get("Aliases") or [])
     try:
         for name, config in extra_networks(record).items():
             more = attach(networks, record, container_dir, networks.find(name), primary=False,
