@@ -2,6 +2,7 @@
 an unlucky user meets. Each test fails on a runtime that has the defect it names."""
 import errno
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -482,3 +483,21 @@ def test_kill_9_of_pull_commit_export_stop_is_recovered(pb, test_images, busybox
     pb("system", "prune", "-f")
     assert os.listdir(pb.root / "tmp") == []
     assert pb("ps", "-a", "-q").stdout == ""
+
+
+@pytest.mark.parametrize("config, word", [
+    ({"Healthcheck": {"Test": "rm -rf /"}}, "HEALTHCHECK"),
+    ({"Healthcheck": {"Test": ["CMD-SHELL"]}}, "HEALTHCHECK"),
+    ({"Healthcheck": {"Test": ["CMD", "true"], "Interval": -5}}, "HEALTHCHECK Interval"),
+    ({"ExposedPorts": ["80/tcp"]}, "ExposedPorts"),
+    ({"Labels": ["a=b"]}, "Labels"),
+    ({"Labels": {"a": 1}}, "Labels"),
+])
+def test_malformed_image_configs_are_refused_cleanly(pb, make_image, config, word):
+    """An image config of the wrong shape is the image maker's mistake (or attack): one line, 125,
+    no container left."""
+    image = make_image(f"badconfig-{abs(hash(json.dumps(config, sort_keys=True))) % 10**8}", config=config)
+    pb("pull", "-q", image)
+    r = pb("run", "--rm", "--network", "none", image, "true", expect=125)
+    assert word in r.stderr and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert pb("ps", "-aq").stdout == ""

@@ -321,9 +321,12 @@ class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             return True
         body = json.dumps({"message": f"permission denied: uid {uid} is neither root nor in the '{GROUP}' group "
                                       f"(the pocketbox socket is root-equivalent)"}).encode()
-        try:
+        try:  # read the request first: an answer sent before it would be lost to a reset
+            request.settimeout(2)
+            request.recv(65536)
             request.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nConnection: close\r\n"
                             b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            request.shutdown(socket.SHUT_WR)
         except OSError:
             pass
         return False

@@ -334,6 +334,11 @@ class Containers:
         if o.ip:
             self._check_static_ip(o)
         ulimits = po.ulimits(o.ulimit)
+        for key in ("ExposedPorts", "Labels", "Healthcheck"):  # an image's config is the image maker's: shapes checked
+            if config.get(key) is not None and not isinstance(config[key], dict):
+                raise opt.InvalidOption(f"invalid {key} in the image's config: {str(config[key])[:60]!r}")
+        if any(not isinstance(v, str) for v in (config.get("Labels") or {}).values()):
+            raise opt.InvalidOption("invalid Labels in the image's config: values must be strings")
         exposed = dict(config.get("ExposedPorts") or {})
         from pocketbox.network.ports import expose_specs
 

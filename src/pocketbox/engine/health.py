@@ -24,6 +24,14 @@ def config(o, image_config: dict) -> dict | None:
     """Config.Healthcheck from the flags, completed by the image's (a zero field takes the
     image's value); None when there is none, or it is disabled (Test ["NONE"])."""
     image_check = dict(image_config.get("Healthcheck") or {})
+    test = image_check.get("Test")
+    if test is not None and (not isinstance(test, list) or not all(isinstance(t, str) for t in test)
+                             or (test and test[0] not in ("NONE", "CMD", "CMD-SHELL"))
+                             or (test and test[0] == "CMD-SHELL" and len(test) != 2)):
+        raise InvalidOption(f"invalid HEALTHCHECK in the image's config: {str(test)[:60]!r}")
+    for key in ("Interval", "Timeout", "StartPeriod", "Retries"):
+        if not isinstance(image_check.get(key, 0), int) or image_check.get(key, 0) < 0:
+            raise InvalidOption(f"invalid HEALTHCHECK {key} in the image's config")
     flags = {"Interval": o.health_interval, "Timeout": o.health_timeout, "StartPeriod": o.health_start_period}
     if o.no_healthcheck:
         if o.health_cmd or any(flags.values()) or o.health_retries:
