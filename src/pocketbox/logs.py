@@ -133,6 +133,31 @@ def read_entries(path: str, offset: int = 0) -> tuple[list[dict], int]:
     return entries, offset + end
 
 
+class Follower:
+    """The entries appended to one log file, read through one open file: a container removed
+    meanwhile (its directory and log gone) still has its last lines read."""
+
+    def __init__(self, path: str, offset: int = 0):
+        try:
+            self.file = open(path, "rb")
+            self.file.seek(offset)
+        except FileNotFoundError:
+            self.file = None
+        self.pending = b""
+
+    def read(self) -> list[dict]:
+        if self.file is None:
+            return []
+        data = self.pending + self.file.read()
+        end = data.rfind(b"\n") + 1
+        self.pending = data[end:]
+        return [e for e in (_entry_of(line) for line in data[:end].split(b"\n") if line.strip()) if e is not None]
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
 def read_all(path: str) -> tuple[list[dict], int]:
     """Every entry, from the oldest rotated file (PATH.N ... PATH.1) to PATH; the offset in PATH."""
     entries = []

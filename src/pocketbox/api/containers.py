@@ -249,7 +249,7 @@ def wait(h, ref):
 # --- output ------------------------------------------------------------------------------------------
 @route("GET", "/containers/{ref}/logs")
 def logs(h, ref):
-    from pocketbox.logs import read_all, read_entries
+    from pocketbox.logs import Follower, read_all
     from pocketbox.text.format import parse_time
 
     life = _life()
@@ -263,6 +263,7 @@ def logs(h, ref):
     since, until = float(h.arg("since") or 0), float(h.arg("until") or 0)
     path = life.log_path(record)
     entries, offset = read_all(path)
+    follower = Follower(path, offset) if h.flag("follow") and not until else None
     entries = [e for e in entries if (not since or (parse_time(e["time"]) or 0) >= since)
                and (not until or (parse_time(e["time"]) or 0) <= until)]
     tail = h.arg("tail") or "all"
@@ -280,17 +281,22 @@ def logs(h, ref):
                 payload = data.encode()
                 h.chunk(payload if tty else mux.frame(mux.STDERR if e["stream"] == "stderr" else mux.STDOUT, payload))
     send(entries)
-    while h.flag("follow") and not until:
-        fresh, offset = read_entries(path, offset)
-        send(fresh)
-        if not fresh:
-            try:
-                if not _running(life.engine.find(record["Id"])):
-                    send(read_entries(path, offset)[0])
+    try:
+        while follower is not None:
+            fresh = follower.read()
+            send(fresh)
+            if not fresh:
+                try:
+                    still = _running(life.engine.find(record["Id"]))
+                except NotFound:  # removed: what it wrote last is still in the open file
+                    still = False
+                if not still:
+                    send(follower.read())
                     break
-            except NotFound:
-                break
-            time.sleep(0.1)
+                time.sleep(0.1)
+    finally:
+        if follower is not None:
+            follower.close()
     h.end_stream()
 
 
