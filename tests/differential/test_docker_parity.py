@@ -198,7 +198,8 @@ SCENARIOS = {
         ["rm", "fmt1", "fmt2"],
     ],
     "templates": [
-        ["run", "--name", "tpl", "--network", "none", "-e", "A=1", "-e", "B=2", "--label", "a=b", "IMG", "true"],
+        # (one -e: the order of several is Go map order in Docker's CLI, different from run to run)
+        ["run", "--name", "tpl", "--network", "none", "-e", "A=1", "--label", "a=b", "IMG", "true"],
         ["inspect", "-f", "{{range .Config.Env}}{{.}};{{end}}", "tpl"],
         ["inspect", "-f", "{{range $i, $e := .Args}}{{$i}}{{end}}|{{len .Config.Env}}", "tpl"],
         ["inspect", "-f", "{{if eq .State.Status \"exited\"}}done{{else}}running{{end}}", "tpl"],
