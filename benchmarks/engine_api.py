@@ -83,6 +83,8 @@ def main() -> None:
             rss, _ = rss_kb(proc.pid)
             print(f"  {name.ljust(22)}  {rss / 1024:6.1f} MB")
     finally:
+        for client in locals().get("clients", {}).values():  # the idle containers go before their services
+            subprocess.run(["docker", "rm", "-f", "idle"], env={**os.environ, **client}, capture_output=True)
         for proc in services:
             proc.terminate()
             proc.wait(10)
