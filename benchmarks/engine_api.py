@@ -42,7 +42,7 @@ def main() -> None:
         raise SystemExit("the docker CLI is needed (Debian: docker.io, the client is enough)")
     env = BusyboxEverywhere(Path(tempfile.mkdtemp(prefix="api-", dir=bench_dir())))
     sockets = Path(tempfile.mkdtemp(prefix="pbapi-"))
-    services = []
+    services, clients = [], {}
     try:
         pb_sock, podman_sock = str(sockets / "pocketbox.sock"), str(sockets / "podman.sock")
         pb = subprocess.Popen(pocketbox_argv() + ["serve", "--socket", pb_sock], env={**os.environ, **env.pb_env},
@@ -83,7 +83,7 @@ def main() -> None:
             rss, _ = rss_kb(proc.pid)
             print(f"  {name.ljust(22)}  {rss / 1024:6.1f} MB")
     finally:
-        for client in locals().get("clients", {}).values():  # the idle containers go before their services
+        for client in clients.values():  # the idle containers go before their services
             subprocess.run(["docker", "rm", "-f", "idle"], env={**os.environ, **client}, capture_output=True)
         for proc in services:
             proc.terminate()
