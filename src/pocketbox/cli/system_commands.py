@@ -27,7 +27,7 @@ def info(fmt):
         f" Stopped: {data['ContainersStopped']}",
         f"Images: {data['Images']}",
         f"Volumes: {data['Volumes']}",
-        f"Server Version: {data['ServerVersion']} (pocketbox, daemonless)",
+        f"Server Version: {data['ServerVersion']} (pocketbox; the CLI needs no daemon)",
         f"Storage Driver: {data['Driver']}",
         f" Backing Filesystem: {data['DriverStatus'][0][1]}",
         f"Root Dir: {data['PocketboxRootDir']}",
