@@ -138,14 +138,19 @@ class Follower:
     meanwhile (its directory and log gone) still has its last lines read."""
 
     def __init__(self, path: str, offset: int = 0):
+        self.path, self.file, self.pending = path, None, b""
+        self._open(offset)
+
+    def _open(self, offset: int) -> None:
         try:
-            self.file = open(path, "rb")
+            self.file = open(self.path, "rb")
             self.file.seek(offset)
         except FileNotFoundError:
             self.file = None
-        self.pending = b""
 
     def read(self) -> list[dict]:
+        if self.file is None:
+            self._open(0)  # (not made yet when we started to follow)
         if self.file is None:
             return []
         data = self.pending + self.file.read()

@@ -141,6 +141,10 @@ class Supervisor:
             health.spawn(self.cid)
         if stopped_meanwhile:
             self.container.cgroup.kill_all()  # the monitor records the exit; the policy ends there
+        if (self.record["HostConfig"].get("LogConfig") or {}).get("Type") != "none":
+            # the log exists once `start` returns: a `logs -f` that opens it then sees every line
+            os.close(os.open(os.path.join(self.dir, f"{self.cid}-json.log"),
+                             os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o640))
         os.write(ready_fd, b"started\n")
         os.close(ready_fd)
 
