@@ -1,4 +1,6 @@
-"""Is a process we started still the one alive under its PID? (records keep PID and start time)."""
+"""Is a process we started still the one alive under its PID? (records keep PID and start time)
+And what a forked child keeps of its parent's fds."""
+import os
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -23,3 +25,12 @@ def process_alive(pid: int, start_time: str | None) -> bool:
     if not fields or len(fields) < 20 or fields[0] in ("Z", "X"):
         return False
     return start_time is None or fields[19] == start_time
+
+
+def close_fds_except(keep) -> None:
+    """In a forked child: close every fd above 2 but those in `keep`. A fork of a threaded process
+    (the API server) inherits whatever other threads had open, such as the write end of another
+    client's stdin pipe, which would then never see its end of file."""
+    keep = sorted({fd for fd in keep if fd is not None and fd > 2})
+    for low, high in zip([2] + keep, keep + [1 << 16]):
+        os.closerange(low + 1, high)

@@ -111,6 +111,10 @@ def test_detached_exec_logs_stop_start(service, pb, busybox):
     r = docker(env, "exec", "web", "sh", "-c", "echo in-exec; echo to-err >&2; exit 4")
     assert (r.returncode, r.stdout, r.stderr) == (4, "in-exec\n", "to-err\n")
     assert docker(env, "exec", "-i", "web", "cat", input="piped\n").stdout == "piped\n"
+    # stdin that ends after the command started: the server's forks must not keep the pipe's write end
+    slow = subprocess.run(["sh", "-c", "(echo one; sleep 0.5; echo two) | docker exec -i web cat"], env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert slow.stdout == "one\ntwo\n"
     assert docker(env, "exec", "web", "nosuchcmd").returncode == 126
     tty = subprocess.run(["script", "-qec", "docker exec -it web sh -c 'tty; exit 6'", "/dev/null"], env=env,
                          capture_output=True, text=True, timeout=60)

@@ -608,6 +608,7 @@ def exec_start(h, exec_id):
     conn = h.hijack(multiplexed=not tty)
     if h.headers.get("User-Agent", "").startswith("docker-sdk-python"):
         time.sleep(0.02)  # docker-py reads the raw socket only after the 101: bytes sent with it may be lost
+    code = None
     try:
         if tty:
             code = exec_process(engine, entry["ContainerID"], command,
@@ -622,8 +623,8 @@ def exec_start(h, exec_id):
         except OSError:
             pass
     finally:
+        entry["ExitCode"] = code  # (before Running goes false: a client polling sees both at once)
         entry["Running"] = False
-    entry["ExitCode"] = code
     try:
         conn.shutdown(socket.SHUT_WR)
     except OSError:

@@ -11,6 +11,7 @@ import time
 from pocketbox import events
 from pocketbox.engine.containers import Containers, process_alive
 from pocketbox.errors import Conflict, NotFound, PocketboxError
+from pocketbox.processes import close_fds_except
 
 
 def parse_signal(value: str | int | None, default: int = signals.SIGTERM) -> int:
@@ -214,9 +215,7 @@ def _fork_supervisor(args: list[str], ready_w: int, errlog: int) -> None:
         os.dup2(null, 0)
         os.dup2(null, 1)
         os.dup2(errlog, 2)
-        keep = sorted({0, 1, 2, ready_w})
-        for low, high in zip(keep, keep[1:] + [1 << 16]):
-            os.closerange(low + 1, high)
+        close_fds_except([ready_w])
         from pocketbox import shim
         from pocketbox.engine import containers
 

@@ -17,6 +17,7 @@ from pocketbox import explain, syscalls as sc
 from pocketbox.errors import Conflict, PocketboxError
 from pocketbox.network import hosts, ipam, ports as ports_mod
 from pocketbox.network.networks import Networks, ip_forwarding
+from pocketbox.processes import close_fds_except
 
 FORWARDING_WARNING = "WARNING: IPv4 forwarding is disabled. Networking will not work."
 
@@ -245,9 +246,8 @@ def start_proxy(bindings, container_ip: str) -> dict:
                     null = os.open("/dev/null", os.O_RDWR)
                     for fd in (0, 1, 2):
                         os.dup2(null, fd)
-                    keep = sorted(s.fileno() for s in sockets)
-                    for low, high in zip([2] + keep, keep + [1 << 16]):  # nothing else of ours (an explain pipe)
-                        os.closerange(low + 1, high)
+                    keep = [s.fileno() for s in sockets]
+                    close_fds_except(keep)  # nothing else of ours (an explain pipe)
                     for fd in keep:
                         os.set_inheritable(fd, True)
                     os.execv(PROXY, args)

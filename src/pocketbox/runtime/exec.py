@@ -13,6 +13,7 @@ import os
 
 from pocketbox import explain, syscalls as sc
 from pocketbox.errors import PocketboxError
+from pocketbox.processes import close_fds_except
 from pocketbox.runtime import cgroups, init
 
 PR_SET_PDEATHSIG = 1
@@ -68,6 +69,8 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, s
                 null = os.open("/dev/null", os.O_RDONLY)
                 os.dup2(null, 0)
                 os.close(null)
+            close_fds_except([err_w, helper_fd, explain.output_fd(), child_sock and child_sock.fileno(),
+                              *(fd for fd, _ in ns_fds)])
             cgroups.join(cgroup_paths, born_in_unified, explain.report)
             for (fd, flag), name in zip(ns_fds, names):
                 sc.setns(fd, flag)

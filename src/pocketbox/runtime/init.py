@@ -9,6 +9,7 @@ import os
 import struct
 
 from pocketbox import explain, syscalls as sc
+from pocketbox.processes import close_fds_except
 from pocketbox.runtime import capabilities, rootfs
 
 NAMESPACE_FLAGS = {"mount": sc.CLONE_NEWNS, "uts": sc.CLONE_NEWUTS, "ipc": sc.CLONE_NEWIPC,
@@ -301,10 +302,7 @@ def _exec(process: dict, err_fd: int, helper_fd: int, report=None, as_init: bool
                                via="pocketbox-exec from a sealed memfd" + (", which stays as PID 1 (an init that "
                                                                            "reaps and forwards signals)" if as_init
                                                                            else ""))
-    low, high = sorted((err_fd, helper_fd))
-    os.closerange(3, low)
-    os.closerange(low + 1, high)
-    os.closerange(high + 1, 1 << 16)
+    close_fds_except([err_fd, helper_fd])
     os.set_inheritable(err_fd, True)  # pocketbox-exec marks it close-on-exec for the last execve
     try:
         os.execve(helper_fd, [EXEC_MAGIC, f"init:{err_fd}" if as_init else str(err_fd), path, *args], env)
