@@ -17,11 +17,13 @@ def _store():
 def list_images(h):
     from pocketbox.api.listing import image_summary
 
-    entries = image_summary(_store())
+    entries = image_summary(_store(), h.flag("all"))
     wanted = h.filters()
     if "dangling" in wanted:
-        dangling = wanted["dangling"][-1] in ("true", "1")
-        entries = [e for e in entries if (e["RepoTags"] == ["<none>:<none>"]) == dangling]
+        from pocketbox.engine.images import parents
+
+        dangling, steps = wanted["dangling"][-1] in ("true", "1"), parents(_store().all_images())
+        entries = [e for e in entries if (e["RepoTags"] == ["<none>:<none>"] and e["Id"] not in steps) == dangling]
     if "reference" in wanted:
         import fnmatch
 

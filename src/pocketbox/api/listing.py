@@ -30,12 +30,18 @@ def container_summary(record: dict, size: tuple[int, int] | None = None) -> dict
     return entry
 
 
-def image_summary(store) -> list[dict]:
-    """One entry per image (not per name), as Docker's /images/json."""
+def image_summary(store, all_images: bool = False) -> list[dict]:
+    """One entry per image (not per name), as Docker's /images/json (intermediate ones with `all`)."""
+    from pocketbox.engine.images import parents
+
     out = []
-    for r in store.all_images():
+    records = store.all_images()
+    hidden = set() if all_images else parents(records)
+    for r in records:
+        if r["Id"] in hidden and not r.get("RepoTags"):
+            continue
         config = r.get("Config") or {}
-        out.append({"Id": r["Id"], "ParentId": "", "RepoTags": r.get("RepoTags") or ["<none>:<none>"],
+        out.append({"Id": r["Id"], "ParentId": r.get("Parent", ""), "RepoTags": r.get("RepoTags") or ["<none>:<none>"],
                     "RepoDigests": r.get("RepoDigests") or ["<none>@<none>"],
                     "Created": int(parse_time(r.get("Created", "")) or 0), "Size": int(r.get("Size", 0)),
                     "VirtualSize": int(r.get("Size", 0)), "SharedSize": -1, "Containers": -1,

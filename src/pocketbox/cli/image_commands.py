@@ -37,7 +37,7 @@ def pull(name, platform, quiet):
 
 @click.command(context_settings=CONTEXT)
 @click.argument("repository", required=False)
-@click.option("-a", "--all", "all_", is_flag=True, help="Show all images (pocketbox keeps no intermediate images).")
+@click.option("-a", "--all", "all_", is_flag=True, help="Show all images (default hides intermediate images).")
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
 @click.option("--digests", is_flag=True, help="Show digests.")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
@@ -52,7 +52,7 @@ def images(repository, all_, quiet, digests, no_trunc, filters, fmt):
     from pocketbox.image.store import Store
 
     store = Store.open()
-    rows = filter_images(store, list_images(store), filters)
+    rows = filter_images(store, list_images(store, all_), filters)
     if repository:
         want = reference.parse(repository, default_tag=False)
         rows = [r for r in rows if r["Repository"] == want.familiar_repository and (not want.tag or r["Tag"] == want.tag)]

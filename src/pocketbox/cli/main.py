@@ -82,7 +82,7 @@ TOP_LEVEL = {
     **{n: CONTAINERS for n in ("run", "create", "ps", "rm", "inspect", "start", "stop", "restart", "kill", "wait",
                                "pause", "unpause", "attach", "logs", "exec", "port", "rename", "stats", "top",
                                "update", "cp")},
-    **{n: SHARE for n in ("tag", "commit", "push", "export", "import", "history", "diff")},
+    **{n: SHARE for n in ("tag", "commit", "push", "export", "import", "history", "diff", "build")},
     **{n: SYSTEM for n in ("info", "version", "system", "events", "serve")},
     "volume": VOLUMES, "network": NETWORKS, "container": CONTAINERS + SHARE, "image": IMAGES + SHARE,
 }
@@ -105,5 +105,5 @@ def image():
     """Manage images."""
 
 
-image.lazy = {n: IMAGES + SHARE for n in ("ls", "pull", "inspect", "rm", "prune", "load", "save", "tag", "push",
+image.lazy = {n: IMAGES + SHARE for n in ("ls", "pull", "inspect", "rm", "prune", "load", "save", "tag", "push", "build",
                                           "import", "history")}

@@ -113,23 +113,28 @@ def import_(file, repository, message, change):
 @click.argument("name")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
+@click.option("--format", "fmt", help="Format with a Go template ('table {{.ID}}\\t{{.CreatedBy}}', or json).")
 @needs_root
-def history(name, no_trunc, quiet):
+def history(name, no_trunc, quiet, fmt):
     """Show the history of an image (its layers, their sizes, what made them)."""
     from pocketbox.engine.imagebuild import history as collect
     from pocketbox.image.store import Store
+    from pocketbox.text.format import created_at, listing
 
     rows = collect(Store.open(), name)
     ident = (lambda i: i) if no_trunc else (lambda i: i if i == "<missing>" else i[7:19])
     if quiet:
         click.echo("\n".join(ident(r["Id"]) for r in rows))
         return
-    body = []
-    for r in rows:
-        by = r["CreatedBy"] if no_trunc or len(r["CreatedBy"]) <= 45 else r["CreatedBy"][:44] + "…"
-        body.append([ident(r["Id"]), ago(r["Created"]) if r["Created"] else "N/A", by, human_size(r["Size"]),
-                     r["Comment"]])
-    click.echo(table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], body))
+    entries = [{"ID": ident(r["Id"]), "CreatedSince": ago(r["Created"]) if r["Created"] else "N/A",
+                "CreatedAt": created_at(r["Created"]) if r["Created"] else "N/A",
+                "CreatedBy": r["CreatedBy"] if no_trunc or len(r["CreatedBy"]) <= 45 else r["CreatedBy"][:44] + "…",
+                "Size": human_size(r["Size"]), "Comment": r["Comment"]} for r in rows]
+    out = listing(entries, fmt, "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
+                  {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
+                   "Size": "SIZE", "Comment": "COMMENT"})
+    if out is not None:
+        click.echo(out)
 
 
 @click.command(context_settings=CONTEXT)
@@ -162,3 +167,55 @@ def _add_to_container_group() -> None:
 
 
 _add_to_container_group()
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("context_path", metavar="PATH | -")
+@click.option("-t", "--tag", "tags", multiple=True, help="Name and optionally a tag (name:tag).")
+@click.option("-f", "--file", "dockerfile", help="Name of the Dockerfile (default: PATH/Dockerfile).")
+@click.option("--build-arg", "build_args", multiple=True, help="Set build-time variables (KEY=VALUE).")
+@click.option("--target", help="Set the target build stage to build.")
+@click.option("--no-cache", is_flag=True, help="Do not use cache when building the image.")
+@click.option("--pull", is_flag=True, help="Always attempt to pull a newer version of the image.")
+@click.option("--label", "labels", multiple=True, help="Set metadata for an image (key=value).")
+@click.option("--network", default="bridge", help="Networking mode for the RUN instructions (bridge, none, host).")
+@click.option("-q", "--quiet", is_flag=True, help="Suppress the build output and print image ID on success.")
+@click.option("--platform", help="Set platform (pocketbox builds for the host's only).")
+@click.option("--rm/--no-rm", "remove", default=True, help="Remove intermediate containers (always).")
+@click.option("--force-rm", is_flag=True, help="Always remove intermediate containers (always).")
+@needs_root
+def build(context_path, tags, dockerfile, build_args, target, no_cache, pull, labels, network, quiet, platform,
+          remove, force_rm):
+    """Build an image from a Dockerfile."""
+    from pocketbox import reference
+    from pocketbox.build.builder import BuildOptions, build_image
+    from pocketbox.engine.containers import Containers
+
+    if network not in ("bridge", "none", "host", "default"):
+        fail(f"network mode {network!r} not supported by the builder (bridge, none, host)")
+    for t in tags:
+        try:
+            reference.parse(t)
+        except Exception as e:  # noqa: BLE001 (its own message)
+            fail(f'invalid argument "{t}" for "-t, --tag" flag: {e}')
+    args = {}
+    for item in build_args:
+        key, sep, value = item.partition("=")
+        if not sep:  # --build-arg NAME: the value of our own environment, if set
+            if key not in os.environ:
+                continue
+            value = os.environ[key]
+        args[key] = value
+    options = BuildOptions(tags=tags, dockerfile=dockerfile, build_args=args, target=target, no_cache=no_cache,
+                           pull=pull, labels=dict(lb.partition("=")[::2] for lb in labels),
+                           network="bridge" if network == "default" else network, quiet=quiet, platform=platform)
+    null = os.open(os.devnull, os.O_WRONLY) if quiet else None
+    sys.stdout.flush()
+    image_id = build_image(Containers(), context_path, options, 1 if null is None else null,
+                           sys.stdin.buffer if context_path == "-" else None)
+    if quiet:
+        click.echo(image_id)
+
+
+cli.add_command(build)
+image.add_command(build)

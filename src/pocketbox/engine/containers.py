@@ -678,11 +678,12 @@ class Containers:
         }
 
     # --- run ----------------------------------------------------------------------------------
-    def run(self, record: dict, report=None, attach: list[str] | None = None) -> int:
+    def run(self, record: dict, report=None, attach: list[str] | None = None, output: int | None = None) -> int:
         """Start the container in the foreground and wait for it; returns its exit code.
 
         The container's stdio is ours (Docker's attached mode): stdin only with -i, and with -a
-        only the named streams (the others go to /dev/null)."""
+        only the named streams (the others go to /dev/null). `output`: one fd that both its
+        stdout and stderr go to instead (a build's RUN)."""
         from pocketbox.runtime.run import Container
 
         cid = record["Id"]
@@ -693,7 +694,7 @@ class Containers:
         if not record["Config"]["Tty"]:
             for fd, name in ((1, "stdout"), (2, "stderr")):
                 r, w = os.pipe2(os.O_CLOEXEC)
-                pipes[r] = (fd if name in attach else None, name)
+                pipes[r] = ((fd if output is None else output) if name in attach else None, name)
                 ours.append(w)
             stdio = (0 if "stdin" in attach else null, ours[1], ours[2])
         else:

@@ -106,12 +106,16 @@ def _write_gzip_layer(store, write_tar) -> tuple[str, str, int, os.PathLike]:
     return tar_side.digest, compressed.digest, compressed.size, path
 
 
-def _new_image(store, base_config: dict, base_layers: list[dict], diff_id: str, desc: dict, blob_path,
-               history: dict, ref) -> str:
-    """Store config + manifest for base + one new layer, ingest the layer, name the image."""
+def _new_image(store, base_config: dict, base_layers: list[dict], diff_id: str | None, desc: dict | None, blob_path,
+               history: dict, ref, extra: dict | None = None) -> str:
+    """Store config + manifest for base + one new layer (none: diff_id None, an empty_layer
+    history entry), ingest the layer, name the image. `extra`: more fields of the record
+    (a build step's Parent and ContainerConfig)."""
     config = dict(base_config)
-    config["rootfs"] = {"type": "layers", "diff_ids": list((base_config.get("rootfs") or {}).get("diff_ids", [])) + [diff_id]}
-    config["history"] = list(base_config.get("history") or []) + [history]
+    diff_ids = list((base_config.get("rootfs") or {}).get("diff_ids", [])) + ([diff_id] if diff_id else [])
+    config["rootfs"] = {"type": "layers", "diff_ids": diff_ids}
+    config["history"] = list(base_config.get("history") or []) + [history if diff_id else
+                                                                  dict(history, empty_layer=True)]
     config["created"] = history["created"]
     config.setdefault("architecture", _arch())
     config.setdefault("os", "linux")
@@ -119,18 +123,52 @@ def _new_image(store, base_config: dict, base_layers: list[dict], diff_id: str, 
     chains = chain_ids(config["rootfs"]["diff_ids"])
     with store.lock(GC_LOCK, shared=True):
         image_id = store.put_blob_bytes(config_bytes)
-        info = ingest_layer(store, chains[-1], diff_id, desc, lambda: open(blob_path, "rb"))
+        new_layers = []
+        infos = [store.layer_info(c) for c in chains[:len(base_layers)]]
+        if diff_id:
+            infos.append(ingest_layer(store, chains[-1], diff_id, desc, lambda: open(blob_path, "rb")))
+            new_layers = [{"mediaType": LAYER_GZIP, "digest": desc["digest"], "size": desc["size"]}]
         layers = [dict(layer, mediaType=TO_OCI.get(layer["mediaType"], layer["mediaType"])) for layer in base_layers]
         manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
                     "config": {"mediaType": OCI_CONFIG, "digest": image_id, "size": len(config_bytes)},
-                    "layers": layers + [{"mediaType": LAYER_GZIP, "digest": desc["digest"], "size": desc["size"]}]}
+                    "layers": layers + new_layers}
         manifest_bytes = json.dumps(manifest, indent=2).encode()
         manifest_digest = store.put_blob_bytes(manifest_bytes)
-        infos = [store.layer_info(c) for c in chains[:-1]] + [info]
         record = image_record(image_id=image_id, config=config, manifest=manifest, manifest_digest=manifest_digest,
                               index_digest=None, layer_infos=infos, chains=chains)
+        record.update(extra or {})
         register_image(store, record, ref, None)
     return image_id
+
+
+def layer_from_upper(store, upper: str, mountpoints: set[str], lowers: list[str]):
+    """An overlay upper dir as a gzip layer blob in tmp/: (diff id, descriptor, path), or None
+    when it holds no change (Docker's empty layer)."""
+    from pocketbox.image.changes import write_layer
+
+    count = 0
+
+    def write(out):
+        nonlocal count
+        count = write_layer(upper, out, mountpoints, lowers)
+    diff_id, digest, size, path = _write_gzip_layer(store, write)
+    if count == 0:
+        os.unlink(path)
+        return None
+    return diff_id, {"digest": digest, "size": size, "mediaType": LAYER_GZIP}, path
+
+
+def new_image(store, base_config: dict, base_manifest_layers: list[dict], layer, history: dict, ref=None,
+              extra: dict | None = None) -> str:
+    """An image = base + `layer` (from layer_from_upper; None adds none); the layer's blob is consumed."""
+    if layer is None:
+        return _new_image(store, base_config, base_manifest_layers, None, None, None, history, ref, extra)
+    diff_id, desc, path = layer
+    try:
+        return _new_image(store, base_config, base_manifest_layers, diff_id, desc, path, history, ref, extra)
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
 
 
 def _arch() -> str:

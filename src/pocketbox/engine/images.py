@@ -11,8 +11,14 @@ from pocketbox.image.names import GC_LOCK, IMAGES_LOCK, register_image  # noqa: 
 
 
 def find_image(store: Store, name: str) -> dict:
-    """Look an image up by name[:tag], name@digest, full ID or unique ID prefix."""
+    """Look an image up by name[:tag], name@digest, full ID or unique ID prefix (a name first, as
+    Docker: an image named `beef` is found as such, not as the ID prefix beef)."""
     candidate = name[len("sha256:"):] if name.startswith("sha256:") else name
+    if candidate == name and 0 < len(name) < 64 and all(c in "0123456789abcdef" for c in name):
+        image_id = store.repositories().get(reference.parse(name).tagged_name)
+        record = store.image(image_id) if image_id else None
+        if record:
+            return record
     if candidate and all(c in "0123456789abcdef" for c in candidate) and len(candidate) <= 64:
         matches = [r for r in store.all_images() if r["Id"][7:].startswith(candidate)]
         if len(matches) == 1:
@@ -35,10 +41,20 @@ def find_image(store: Store, name: str) -> dict:
     return record
 
 
-def list_images(store: Store) -> list[dict]:
-    """One row per name (and one <none> row per dangling image), newest first."""
+def parents(records: list[dict]) -> set[str]:
+    """IDs of the images another image was built on (a build's steps): Docker's intermediate images."""
+    return {r["Parent"] for r in records if r.get("Parent")}
+
+
+def list_images(store: Store, all_images: bool = False) -> list[dict]:
+    """One row per name (and one <none> row per dangling image), newest first. An untagged image
+    that is a build step of another is intermediate: listed with `all_images` only."""
     rows = []
-    for r in store.all_images():
+    records = store.all_images()
+    hidden = set() if all_images else parents(records)
+    for r in records:
+        if r["Id"] in hidden and not r.get("RepoTags"):
+            continue
         digests = r.get("RepoDigests", [])
         tags = r.get("RepoTags", []) or [None]
         for t in tags:
@@ -64,8 +80,8 @@ def filter_images(store: Store, rows: list[dict], items) -> list[dict]:
         elif key == "dangling":
             if any(v not in ("true", "false", "1", "0") for v in values):
                 raise PocketboxError(f"Invalid filter 'dangling={values[0]}'")
-            dangling = values[-1] in ("true", "1")
-            rows = [r for r in rows if (r["Repository"] == "<none>") == dangling]
+            dangling, steps = values[-1] in ("true", "1"), parents(store.all_images())
+            rows = [r for r in rows if (r["Repository"] == "<none>" and r["Id"] not in steps) == dangling]
         elif key == "label":
             rows = [r for r in rows if filters.label_matches(
                 ((store.image(r["Id"]) or {}).get("Config") or {}).get("Labels") or {}, values)]
@@ -109,6 +125,10 @@ def remove_image(store: Store, name: str, force: bool = False) -> list[tuple[str
         if not by_name and len(tags) > 1 and not force:
             raise Conflict(f"conflict: unable to delete {record['Id'][7:19]} (must be forced) - "
                            "image is referenced in multiple repositories")
+        records = store.all_images()
+        if not by_name and not tags and record["Id"] in parents(records):
+            raise Conflict(f"conflict: unable to delete {record['Id'][7:19]} (cannot be forced) - "
+                           "image has dependent child images")
         users = containers_using(store, record["Id"])
         if users and not force:
             raise Conflict(f"conflict: unable to remove repository reference {name!r} (must force) - "
@@ -124,8 +144,25 @@ def remove_image(store: Store, name: str, force: bool = False) -> list[tuple[str
         for kind, what in actions:
             events.emit("image", "untag" if kind == "Untagged" else "delete", record["Id"],
                         {"name": what if kind == "Untagged" else record["Id"]})
+        actions += _remove_unused_parents(store, record)
         collect_garbage(store)
         return actions
+
+
+def _remove_unused_parents(store: Store, record: dict) -> list[tuple[str, str]]:
+    """After `record` went: its untagged build steps that nothing else uses go too, as in Docker."""
+    actions = []
+    parent = record.get("Parent")
+    while parent:
+        image = store.image(parent)
+        records = store.all_images()
+        if not image or image.get("RepoTags") or parent in parents(records) or containers_using(store, parent):
+            break
+        store.image_path(parent).unlink()
+        actions.append(("Deleted", parent))
+        events.emit("image", "delete", parent, {"name": parent})
+        parent = image.get("Parent")
+    return actions
 
 
 def _looks_like_id(name: str, record: dict) -> bool:
@@ -139,8 +176,10 @@ def prune_images(store: Store, all_images: bool = False) -> tuple[list[tuple[str
     freed = 0
     with store.lock(GC_LOCK), store.lock(IMAGES_LOCK):
         repos = store.repositories()
-        for record in store.all_images():
-            if record.get("RepoTags") and not all_images:
+        records = store.all_images()
+        steps = parents(records)
+        for record in records:
+            if (record.get("RepoTags") and not all_images) or (record["Id"] in steps and not all_images):
                 continue
             if containers_using(store, record["Id"]):
                 continue
@@ -149,6 +188,8 @@ def prune_images(store: Store, all_images: bool = False) -> tuple[list[tuple[str
                 actions.append(("Untagged", t))
             store.image_path(record["Id"]).unlink()
             actions.append(("Deleted", record["Id"]))
+            if not all_images:
+                actions += _remove_unused_parents(store, record)
         store.save_repositories(repos)
         freed = collect_garbage(store)
     return actions, freed
