@@ -29,6 +29,7 @@ STEPS = {
     "security": ("capabilities", "prctl", "setuid", "seccomp"),
     "process": ("execve", "signal", "exit"),
     "cleanup": ("cleanup",),
+    "build": ("build",),
 }
 STEP_OF = {kind: step for step, kinds in STEPS.items() for kind in kinds}
 WIDTH = 160  # text mode: one event a line, the system call cut to fit

@@ -80,11 +80,15 @@ def test_cache_hits_misses_and_no_cache(pb, busybox, tmp_path):
     ctx = tmp_path / "ctx"
     write(ctx, {"Dockerfile": f"FROM {busybox}\nCOPY a.txt /a.txt\nRUN cat /a.txt > /copy\nCOPY b.txt /b.txt\n"
                               "RUN wc -c /b.txt\n", "a.txt": "A\n", "b.txt": "B\n"})
-    first = pb("build", "-t", "cached", "--network", "none", ctx).stdout
+    explained = pb("--explain", "build", "-t", "cached", "--network", "none", ctx)
+    first = explained.stdout
     assert "Using cache" not in first
+    assert "RUN: container " in explained.stderr and "one more layer, sha256:" in explained.stderr
     layers = sorted(os.listdir(pb.root / "layers"))
-    again = pb("build", "-t", "cached", "--network", "none", ctx).stdout
+    explained = pb("--explain", "build", "-t", "cached", "--network", "none", ctx)
+    again = explained.stdout
     assert again.count(" ---> Using cache") == 4 and "Running in" not in again
+    assert explained.stderr.count("cache hit: image ") == 4
     assert again.split("Successfully built ")[1] == first.split("Successfully built ")[1]
     assert sorted(os.listdir(pb.root / "layers")) == layers  # no layer written
     os.utime(ctx / "a.txt", (1, 1))  # a touched file is the same file

@@ -367,3 +367,34 @@ def test_search_through_the_service(service):
         assert out == "busybox 9 [OK]\n"
     finally:
         server.shutdown()
+
+
+def test_build_through_the_api(service, pb, busybox, tmp_path):
+    """POST /build: the docker CLI's classic builder (DOCKER_BUILDKIT=0) and docker-py's images.build."""
+    import docker as docker_py
+
+    sock, env = service
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "note.txt").write_text("noted\n")
+    (ctx / "Dockerfile").write_text(f"FROM {busybox}\nARG WHAT=default\nCOPY note.txt /note.txt\n"
+                                    "RUN echo \"$WHAT\" > /what\nCMD [\"cat\", \"/note.txt\", \"/what\"]\n")
+    env = {**env, "DOCKER_BUILDKIT": "0"}
+    r = docker(env, "build", "-t", "apibuilt", "--network", "none", "--build-arg", "WHAT=cli", str(ctx))
+    assert r.returncode == 0, r.stderr
+    assert "Step 4/5 : RUN echo \"$WHAT\" > /what" in r.stdout and "Successfully tagged apibuilt:latest" in r.stdout
+    assert pb("run", "--rm", "--network", "none", "apibuilt").stdout == "noted\ncli\n"
+    quiet = docker(env, "build", "-q", "--network", "none", "--build-arg", "WHAT=cli", str(ctx))
+    assert quiet.stdout.strip() == pb("images", "-q", "--no-trunc", "apibuilt").stdout.strip()
+    (ctx / "Dockerfile").write_text(f"FROM {busybox}\nRUN echo failing; exit 5\n")
+    failed = docker(env, "build", "--network", "none", str(ctx))
+    assert failed.returncode == 5 and "returned a non-zero code: 5" in failed.stderr
+    assert pb("ps", "-a", "-q").stdout == ""
+    client = docker_py.DockerClient(base_url=f"unix://{sock}")
+    (ctx / "Dockerfile").write_text(f"FROM {busybox}\nLABEL made=by-docker-py\n")
+    image, logs = client.images.build(path=str(ctx), tag="pybuilt", network_mode="none")
+    assert image.labels == {"made": "by-docker-py"} and "pybuilt:latest" in image.tags
+    assert any("Successfully built" in entry.get("stream", "") for entry in logs)
+    with pytest.raises(docker_py.errors.BuildError, match="returned a non-zero code: 5"):
+        (ctx / "Dockerfile").write_text(f"FROM {busybox}\nRUN exit 5\n")
+        client.images.build(path=str(ctx), network_mode="none")

@@ -501,3 +501,29 @@ def test_malformed_image_configs_are_refused_cleanly(pb, make_image, config, wor
     r = pb("run", "--rm", "--network", "none", image, "true", expect=125)
     assert word in r.stderr and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert pb("ps", "-aq").stdout == ""
+
+
+def test_build_writes_and_reads_inside_the_image_only(pb, make_image, tmp_path):
+    """COPY, WORKDIR and COPY --from resolve the image's links inside the image's root: a base image
+    whose directories point at host paths gets the files itself, and gives nothing of the host's."""
+    host_dir = tmp_path / "host-dir"
+    host_dir.mkdir()
+    secret = tmp_path / "host-secret"
+    secret.write_text("host only\n")
+    image = make_image("hostile-build-links", [("dest", "symlink", str(host_dir)),
+                                               ("up", "symlink", "../../../../../../../../" + str(host_dir)),
+                                               ("secret", "symlink", str(secret))])
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "f").write_text("from the context\n")
+    (ctx / "Dockerfile").write_text(f"FROM {image}\nCOPY f /dest/\nWORKDIR /up/made\nCOPY f ./\n"
+                                    f"COPY --from={image} /secret /copied\n")
+    r = pb("build", "-t", "escaped", "--network", "none", ctx, expect=None)
+    assert os.listdir(host_dir) == [], "a build wrote through the image's links onto the host"
+    assert "host only" not in r.stdout + r.stderr
+    assert r.returncode == 1 and "COPY failed" in r.stderr, r  # /secret names a file the image does not have
+    (ctx / "Dockerfile").write_text(f"FROM {image}\nCOPY f /dest/\nWORKDIR /up/made\nCOPY f ./\n")
+    pb("build", "-t", "escaped", "--network", "none", ctx)
+    assert os.listdir(host_dir) == []
+    inside = pb("run", "--rm", "--network", "none", "escaped", "cat", f"{host_dir}/f", f"{host_dir}/made/f").stdout
+    assert inside == "from the context\n" * 2

@@ -354,7 +354,7 @@ def _in_group(pid: int, gid: int) -> bool:
 def serve(path: str = DEFAULT_SOCKET) -> None:
     """Listen on `path` (0660, root and the pocketbox group) until interrupted; or on the socket
     systemd passes (LISTEN_FDS: socket activation)."""
-    from pocketbox.api import containers, images, objects, system  # noqa: F401 (they register routes)
+    from pocketbox.api import build, containers, images, objects, system  # noqa: F401 (they register routes)
 
     if os.environ.get("LISTEN_FDS") == "1" and os.environ.get("LISTEN_PID") == str(os.getpid()):
         server = Server(path, Handler, bind_and_activate=False)

@@ -12,7 +12,7 @@ from pocketbox import reference
 from pocketbox.engine.containers import Containers
 from pocketbox.engine.images import GC_LOCK, find_image, register_image
 from pocketbox.errors import PocketboxError
-from pocketbox.image.ingest import ingest_layer
+from pocketbox.image.ingest import adopt_layer, ingest_layer
 from pocketbox.image.records import image_record
 from pocketbox.image.store import chain_ids
 from pocketbox.registry.manifest import OCI_CONFIG, OCI_MANIFEST
@@ -107,10 +107,11 @@ def _write_gzip_layer(store, write_tar) -> tuple[str, str, int, os.PathLike]:
 
 
 def _new_image(store, base_config: dict, base_layers: list[dict], diff_id: str | None, desc: dict | None, blob_path,
-               history: dict, ref, extra: dict | None = None) -> str:
+               history: dict, ref, extra: dict | None = None, tree: str | None = None) -> str:
     """Store config + manifest for base + one new layer (none: diff_id None, an empty_layer
     history entry), ingest the layer, name the image. `extra`: more fields of the record
-    (a build step's Parent and ContainerConfig)."""
+    (a build step's Parent and ContainerConfig); `tree`: the layer's files, made by pocketbox
+    (ingest.adopt_layer), instead of an unpack of the blob."""
     config = dict(base_config)
     diff_ids = list((base_config.get("rootfs") or {}).get("diff_ids", [])) + ([diff_id] if diff_id else [])
     config["rootfs"] = {"type": "layers", "diff_ids": diff_ids}
@@ -126,7 +127,8 @@ def _new_image(store, base_config: dict, base_layers: list[dict], diff_id: str |
         new_layers = []
         infos = [store.layer_info(c) for c in chains[:len(base_layers)]]
         if diff_id:
-            infos.append(ingest_layer(store, chains[-1], diff_id, desc, lambda: open(blob_path, "rb")))
+            infos.append(adopt_layer(store, chains[-1], diff_id, desc, blob_path, tree) if tree else
+                         ingest_layer(store, chains[-1], diff_id, desc, lambda: open(blob_path, "rb")))
             new_layers = [{"mediaType": LAYER_GZIP, "digest": desc["digest"], "size": desc["size"]}]
         layers = [dict(layer, mediaType=TO_OCI.get(layer["mediaType"], layer["mediaType"])) for layer in base_layers]
         manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
@@ -141,9 +143,10 @@ def _new_image(store, base_config: dict, base_layers: list[dict], diff_id: str |
     return image_id
 
 
-def layer_from_upper(store, upper: str, mountpoints: set[str], lowers: list[str]):
-    """An overlay upper dir as a gzip layer blob in tmp/: (diff id, descriptor, path), or None
-    when it holds no change (Docker's empty layer)."""
+def layer_from_upper(store, upper: str, mountpoints: set[str], lowers: list[str], adopt: bool = False):
+    """An overlay upper dir as a gzip layer blob in tmp/: (diff id, descriptor, path, tree), or
+    None when it holds no change (Docker's empty layer). `adopt`: the dir itself moves to tmp/ as
+    `tree`, to become the layer's files (a dir pocketbox wrote; see ingest.adopt_layer)."""
     from pocketbox.image.changes import write_layer
 
     count = 0
@@ -155,20 +158,29 @@ def layer_from_upper(store, upper: str, mountpoints: set[str], lowers: list[str]
     if count == 0:
         os.unlink(path)
         return None
-    return diff_id, {"digest": digest, "size": size, "mediaType": LAYER_GZIP}, path
+    tree = None
+    if adopt:
+        tree = str(store.staging("layer-tree"))
+        os.rename(upper, tree)
+    return diff_id, {"digest": digest, "size": size, "mediaType": LAYER_GZIP}, path, tree
 
 
 def new_image(store, base_config: dict, base_manifest_layers: list[dict], layer, history: dict, ref=None,
               extra: dict | None = None) -> str:
-    """An image = base + `layer` (from layer_from_upper; None adds none); the layer's blob is consumed."""
+    """An image = base + `layer` (from layer_from_upper; None adds none); the layer's blob (and
+    tree) are consumed."""
+    from pocketbox.state import remove_tree
+
     if layer is None:
         return _new_image(store, base_config, base_manifest_layers, None, None, None, history, ref, extra)
-    diff_id, desc, path = layer
+    diff_id, desc, path, tree = layer
     try:
-        return _new_image(store, base_config, base_manifest_layers, diff_id, desc, path, history, ref, extra)
+        return _new_image(store, base_config, base_manifest_layers, diff_id, desc, path, history, ref, extra, tree)
     finally:
         if os.path.exists(path):
             os.unlink(path)
+        if tree and os.path.exists(tree):
+            remove_tree(tree, ignore_errors=True)
 
 
 def _arch() -> str:
@@ -295,8 +307,12 @@ def history(store, name: str) -> list[dict]:
         rows.append({"Created": h.get("created", ""), "CreatedBy": h.get("created_by", ""), "Size": size,
                      "Comment": h.get("comment", "")})
     rows.reverse()
+    chain, parent = [image["Id"]], image.get("Parent")  # a build's steps are images of their own
+    while parent and store.image(parent):
+        chain.append(parent)
+        parent = store.image(parent).get("Parent")
     for i, row in enumerate(rows):
-        row["Id"] = image["Id"] if i == 0 else "<missing>"
+        row["Id"] = chain[i] if i < len(chain) else "<missing>"
     return rows
 
 

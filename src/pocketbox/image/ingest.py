@@ -128,3 +128,46 @@ def _ingest_once(store, chain_id, diff_id, desc, opener, show, cancel) -> dict:
                     source.close()
             finally:
                 remove_tree(staged, ignore_errors=True)
+
+
+def adopt_layer(store: Store, chain_id: str, diff_id: str, desc: dict, blob_path, tree: str) -> dict:
+    """Make layer `chain_id` present from a directory pocketbox wrote itself, whose tar is the blob
+    at `blob_path`: a build step's overlay upper dir (COPY, ADD, WORKDIR; no process of a
+    container ever ran on it). The directory is renamed into the store instead of unpacking the
+    blob it was made from again; its overlay xattrs other than opaque are dropped first."""
+    from pocketbox.image.changes import OVERLAY_XATTR_PREFIXES, is_whiteout, walk_tree
+    from pocketbox.image.unpack import OVERLAY_OPAQUE_XATTR
+
+    with store.lock(f"layer-{hex_of(chain_id)}"):
+        if store.has_layer(chain_id):
+            remove_tree(tree, ignore_errors=True)
+            return store.layer_info(chain_id)
+        entries = size = whiteouts = opaque = 0
+        for _, name, dirfd, st in walk_tree(tree):
+            path = f"/proc/self/fd/{dirfd}/{name}"
+            entries += 1
+            size += st.st_size if not is_whiteout(st) and (st.st_mode & 0o170000) == 0o100000 else 0
+            whiteouts += is_whiteout(st)
+            try:
+                keys = os.listxattr(path, follow_symlinks=False)
+            except OSError:
+                keys = []
+            for key in keys:
+                if key == OVERLAY_OPAQUE_XATTR:
+                    opaque += 1
+                elif key.startswith(OVERLAY_XATTR_PREFIXES):
+                    os.removexattr(path, key, follow_symlinks=False)
+        staged = store.staging(f"layer-{hex_of(chain_id)}")
+        os.mkdir(staged, 0o700)
+        try:
+            os.rename(tree, staged / "diff")
+            if not store.has_blob(desc["digest"]):
+                store.commit_blob(blob_path, desc["digest"])
+            info = {"ChainID": chain_id, "DiffID": diff_id, "Digest": desc["digest"], "MediaType": desc["mediaType"],
+                    "CompressedSize": desc["size"], "Size": size, "Entries": entries, "Whiteouts": whiteouts,
+                    "OpaqueDirs": opaque}
+            store.commit_layer(staged, chain_id, info)
+        finally:
+            if staged.exists():
+                remove_tree(staged, ignore_errors=True)
+        return info
