@@ -79,6 +79,8 @@ def both(pb, docker, images, base, line: list[str], input: str | None = None):
         here = base / side
         ports = {name: str(numbers[side == "pocketbox"]) for name, numbers in HOST_PORTS.items()}
         args = [images.get(a, a).replace("HOSTDIR", str(here)).replace("INDEX", images["INDEX"]) for a in line]
+        if input is not None:  # (a Dockerfile on stdin names the images too)
+            input = re.sub(r"\b(IMG|USERIMG|VOLIMG)\b", lambda m: images[m.group(1)], input)
         for name, number in ports.items():
             args = [a.replace(name, number) for a in args]
         if side == "docker":
@@ -329,6 +331,27 @@ SCENARIOS = {
         ["search", "-f", "is-official=false", "--format", "{{.Name}}", "INDEX/busy"],
         ["search", "--limit", "0", "INDEX/busy"],
         ["search", "--limit", "101", "INDEX/busy"],
+    ],
+    "build": [
+        (["build", "-q", "--network", "none", "-t", "built", "-"],
+         "FROM IMG\nARG A=1\nENV B=\"$A x\" C=${A:-d} D=${NONE:-none}\nWORKDIR /w\nRUN echo \"$B\" > f\n"
+         "USER 1:1\nEXPOSE 80 53/udp\nVOLUME /v\nLABEL k=v \"two words\"=\"a b\"\nSTOPSIGNAL SIGINT\n"
+         "ENTRYPOINT [\"sh\", \"-c\"]\nCMD [\"cat f; id -u\"]\n"),
+        ["run", "--rm", "--network", "none", "built"],
+        ["inspect", "-f", "{{json .Config.Env}} {{.Config.WorkingDir}} {{.Config.User}} {{json .Config.ExposedPorts}} "
+                          "{{json .Config.Volumes}} {{json .Config.Labels}} {{.Config.StopSignal}} "
+                          "{{json .Config.Entrypoint}} {{json .Config.Cmd}}", "built"],
+        ["inspect", "-f", "{{len .RootFS.Layers}}", "built"],
+        ["history", "--no-trunc", "--format", "{{.CreatedBy}} {{.Size}}", "built"],
+        (["build", "-q", "--network", "none", "--build-arg", "A=2", "-t", "built2", "-"],
+         "FROM IMG\nARG A=1\nRUN echo $A > /a\nCMD [\"cat\", \"/a\"]\n"),
+        ["run", "--rm", "--network", "none", "built2"],
+        ["history", "--no-trunc", "--format", "{{.CreatedBy}}", "built2"],
+        (["build", "-q", "--network", "none", "-"], "FROM IMG\nRUN exit 3\n"),
+        (["build", "-q", "--network", "none", "-"], "FROM IMG\nFOO bar\n"),
+        (["build", "-q", "--network", "none", "-"], "FROM IMG\nCOPY missing /x\n"),
+        (["build", "-q", "--network", "none", "--target", "nosuch", "-"], "FROM IMG\n"),
+        ["rmi", "built", "built2"],
     ],
     "volumes": [
         ["run", "--rm", "--network", "none", "-v", "HOSTDIR/missing/dir:/x", "IMG", "test", "-d", "/x"],

@@ -35,7 +35,9 @@ class Dockerd:
         raise RuntimeError(f"dockerd did not answer: {(work / 'dockerd.log').read_text()[-2000:]}")
 
     def env(self) -> dict:
-        return {**os.environ, "DOCKER_HOST": self.host, "DOCKER_CONFIG": str(self.work / "client")}
+        # (DOCKER_BUILDKIT=0: `docker build` is the classic builder, the one pocketbox's follows)
+        return {**os.environ, "DOCKER_HOST": self.host, "DOCKER_CONFIG": str(self.work / "client"),
+                "DOCKER_BUILDKIT": "0"}
 
     def docker(self, *args, input=None, check=True, timeout=120) -> subprocess.CompletedProcess:
         return subprocess.run(["docker", *map(str, args)], input=input, capture_output=True, text=True,

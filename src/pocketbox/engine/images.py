@@ -145,8 +145,9 @@ def remove_image(store: Store, name: str, force: bool = False) -> list[tuple[str
             events.emit("image", "untag" if kind == "Untagged" else "delete", record["Id"],
                         {"name": what if kind == "Untagged" else record["Id"]})
         actions += _remove_unused_parents(store, record)
-        collect_garbage(store)
-        return actions
+        released: list[str] = []
+        collect_garbage(store, released)
+        return actions + [("Deleted", chain) for chain in released]  # (Docker lists the layers it frees too)
 
 
 def _remove_unused_parents(store: Store, record: dict) -> list[tuple[str, str]]:
@@ -195,8 +196,9 @@ def prune_images(store: Store, all_images: bool = False) -> tuple[list[tuple[str
     return actions, freed
 
 
-def collect_garbage(store: Store) -> int:
-    """Delete layers and blobs that no image (and no container) refers to.
+def collect_garbage(store: Store, released: list | None = None) -> int:
+    """Delete layers and blobs that no image (and no container) refers to; the ChainIDs of the
+    layers deleted are added to `released`.
 
     The caller holds GC_LOCK exclusively (then IMAGES_LOCK): pulls hold GC_LOCK shared from their
     first layer to their image record, so nothing they staged is collected under them."""
@@ -216,6 +218,8 @@ def collect_garbage(store: Store) -> int:
                 info = read_json(p / "layer.json", {}) or {}
                 freed += int(info.get("Size", 0))
                 remove_tree(p)
+                if released is not None:
+                    released.append(f"sha256:{p.name}")
     blob_dir = store.root / "blobs" / "sha256"
     if blob_dir.is_dir():
         for p in blob_dir.iterdir():

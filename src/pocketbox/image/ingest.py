@@ -146,7 +146,7 @@ def adopt_layer(store: Store, chain_id: str, diff_id: str, desc: dict, blob_path
         for _, name, dirfd, st in walk_tree(tree):
             path = f"/proc/self/fd/{dirfd}/{name}"
             entries += 1
-            size += st.st_size if not is_whiteout(st) and (st.st_mode & 0o170000) == 0o100000 else 0
+            size += st.st_size if (st.st_mode & 0o170000) in (0o100000, 0o120000) else 0  # files and links
             whiteouts += is_whiteout(st)
             try:
                 keys = os.listxattr(path, follow_symlinks=False)

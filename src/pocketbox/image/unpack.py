@@ -33,7 +33,7 @@ _IN_ROOT = syscalls.RESOLVE_IN_ROOT | syscalls.RESOLVE_NO_MAGICLINKS
 @dataclass
 class UnpackResult:
     entries: int = 0
-    size: int = 0  # bytes of regular file content
+    size: int = 0  # bytes of regular file content and link targets (Docker's layer size)
     whiteouts: int = 0
     opaque_dirs: int = 0
 
@@ -247,6 +247,7 @@ def _unpack_entry(w: _LayerWriter, tar: tarfile.TarFile, m: tarfile.TarInfo) -> 
         return
     elif m.issym():
         os.symlink(m.linkname, name, dir_fd=dfd)
+        w.result.size += len(os.fsencode(m.linkname))  # (a link's size is its target's length, as Docker counts)
     elif m.islnk():
         _hardlink(w, dfd, name, m)
         return
