@@ -187,6 +187,18 @@ def test_contexts_from_stdin_and_tar(pb, busybox, tmp_path):
     assert pb("run", "--rm", "--network", "none", "fromtarfile", "cat", "/data.txt").stdout == "from the tar\n"
 
 
+def test_run_steps_join_the_bridge_network_by_default(pb, busybox, tmp_path):
+    """(In the suite's own network namespace.) A RUN has an eth0 on pocketbox's bridge, as `run`;
+    --network none gives it only a loopback."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {busybox}\nRUN ip -o -4 addr show | grep -v ' lo ' | wc -l > /links\n")
+    pb("build", "-t", "bridged", ctx)
+    assert pb("run", "--rm", "--network", "none", "bridged", "cat", "/links").stdout == "1\n"
+    pb("build", "--no-cache", "--network", "none", "-t", "isolated", ctx)
+    assert pb("run", "--rm", "--network", "none", "isolated", "cat", "/links").stdout == "0\n"
+
+
 def test_large_context(pb, busybox, tmp_path):
     ctx = tmp_path / "ctx"
     ctx.mkdir()

@@ -62,8 +62,14 @@ def build(h):
         os.close(out_w)
         os.close(res_w)
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        while data := os.read(out_r, 65536):
-            h.chunk(json.dumps({"stream": decoder.decode(data)}).encode() + b"\r\n")
+        pending = ""
+        while data := os.read(out_r, 65536):  # one message a line, as Docker (docker-py reads the ID off one)
+            lines = (pending + decoder.decode(data)).split("\n")
+            pending = lines.pop()
+            for line in lines:
+                h.chunk(json.dumps({"stream": line + "\n"}).encode() + b"\r\n")
+        if pending:
+            h.chunk(json.dumps({"stream": pending}).encode() + b"\r\n")
         os.close(out_r)
         result = b""
         while chunk := os.read(res_r, 65536):
