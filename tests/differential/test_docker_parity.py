@@ -352,6 +352,15 @@ SCENARIOS = {
         (["build", "-q", "--network", "none", "-"], "FROM IMG\nCOPY missing /x\n"),
         (["build", "-q", "--network", "none", "--target", "nosuch", "-"], "FROM IMG\n"),
         ["rmi", "built", "built2"],
+        (["build", "-q", "--network", "none", "-t", "more", "-"],
+         "FROM IMG\nVOLUME /v\nRUN echo gone > /v/f; echo kept > /g\nSHELL [\"/bin/sh\", \"-ec\"]\n"
+         "RUN echo shell > /s\nHEALTHCHECK --interval=5s --retries=3 CMD true\nONBUILD RUN echo later > /later\n"),
+        ["run", "--rm", "--network", "none", "more", "sh", "-c", "ls /v; cat /g /s"],
+        ["inspect", "-f", "{{json .Config.Healthcheck}} {{json .Config.OnBuild}} {{json .Config.Shell}}", "more"],
+        ["history", "--no-trunc", "--format", "{{.CreatedBy}} {{.Size}}", "more"],
+        (["build", "-q", "--network", "none", "-t", "child", "-"], "FROM more\nRUN cat /later\n"),
+        ["inspect", "-f", "{{json .Config.OnBuild}}", "child"],
+        ["rmi", "child", "more"],
     ],
     "volumes": [
         ["run", "--rm", "--network", "none", "-v", "HOSTDIR/missing/dir:/x", "IMG", "test", "-d", "/x"],

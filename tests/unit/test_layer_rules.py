@@ -48,3 +48,32 @@ def test_digests_are_validated_before_they_become_paths():
     for bad in ("sha256:../../etc", "sha512:" + "0" * 128, "sha256:" + "0" * 63, "sha256:" + "G" * 64):
         with pytest.raises(DigestMismatch):
             hex_of(bad)
+
+
+def test_a_copied_up_directory_alone_is_no_change(tmp_path):
+    """write_layer: a directory the image has with the same mode and owners goes in only with
+    something below it; a placeholder the runtime mounted on is not something."""
+    import io
+    import os
+    import tarfile
+
+    from pocketbox.image.changes import write_layer
+
+    lower, upper = tmp_path / "lower", tmp_path / "upper"
+    for d in (lower / "etc", lower / "srv", upper / "etc", upper / "srv", upper / "new", lower / "var",
+              upper / "var" / "lib"):
+        d.mkdir(parents=True)
+    (lower / "etc" / "hosts").write_text("")
+    (upper / "etc" / "hostname").write_text("")        # a placeholder to mount on
+    (upper / "srv" / "added").write_text("x")
+    os.chmod(upper / "var", 0o700)                       # another mode than the image's
+
+    def names(mountpoints):
+        out = io.BytesIO()
+        count = write_layer(str(upper), out, mountpoints, [str(lower)])
+        with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as t:
+            got = [m.name for m in t.getmembers()]
+        assert count == len(got)
+        return sorted(got)
+    assert names({"etc/hostname"}) == ["new", "srv", "srv/added", "var", "var/lib"]
+    assert names(set()) == ["etc", "etc/hostname", "new", "srv", "srv/added", "var", "var/lib"]

@@ -26,8 +26,9 @@ def is_opaque(path: str) -> bool:
         return False
 
 
-def _exists_below(lowers: list[str], rel: str) -> bool:
-    """Does the image (the lower layers, top first) have `rel`? Whiteouts and opaque dirs hide."""
+def _stat_below(lowers: list[str], rel: str) -> os.stat_result | None:
+    """`rel` as the image (the lower layers, top first) has it; None if it has none. Whiteouts
+    and opaque dirs hide."""
     parts = rel.split("/")
     for lower in lowers:
         path = os.path.join(lower, rel)
@@ -36,10 +37,22 @@ def _exists_below(lowers: list[str], rel: str) -> bool:
         except (FileNotFoundError, NotADirectoryError):
             # an opaque parent in this layer hides everything below
             if any(is_opaque(os.path.join(lower, *parts[:i])) for i in range(1, len(parts))):
-                return False
+                return None
             continue
-        return not is_whiteout(st)
-    return False
+        return None if is_whiteout(st) else st
+    return None
+
+
+def _exists_below(lowers: list[str], rel: str) -> bool:
+    return _stat_below(lowers, rel) is not None
+
+
+def _same_dir_below(st: os.stat_result, rel: str, lowers: list[str]) -> bool:
+    """A directory overlayfs only copied up (to hold a file the runtime mounts on, say): the image
+    has it with the same mode and owners."""
+    below = _stat_below(lowers, rel) if lowers else None
+    return below is not None and stat.S_ISDIR(below.st_mode) and \
+        (below.st_mode, below.st_uid, below.st_gid) == (st.st_mode, st.st_uid, st.st_gid)
 
 
 # files the runtime bind-mounts over: their empty placeholders in the upper dir are not changes
@@ -123,14 +136,48 @@ def tar_entry(tar: tarfile.TarFile, rel: str, name: str, dirfd: int, st: os.stat
     return True
 
 
+def _layer_xattrs(path: str, st: os.stat_result) -> dict:
+    xattrs = {}
+    if is_whiteout(st):
+        return xattrs
+    try:
+        for key in os.listxattr(path, follow_symlinks=False):
+            if not key.startswith(OVERLAY_XATTR_PREFIXES):
+                value = os.getxattr(path, key, follow_symlinks=False)
+                xattrs["SCHILY.xattr." + key] = value.decode("utf-8", "surrogateescape")
+    except OSError:
+        pass
+    return xattrs
+
+
+def _dirs_to_write(upper: str, mountpoints: set[str], lowers: list[str]) -> set[str]:
+    """The directories of `upper` a layer holds: those with an entry below them, and those that
+    are a change themselves (new, opaque, another mode, owner or xattrs than the image's). A
+    directory overlayfs only copied up, to hold a placeholder the runtime mounted on, is neither."""
+    keep: set[str] = set()
+    for rel, name, dirfd, st in walk_tree(upper):
+        path = f"/proc/self/fd/{dirfd}/{name}"
+        if _placeholder(path, st, rel, mountpoints, lowers):
+            continue
+        if stat.S_ISDIR(st.st_mode) and not is_opaque(path) and not _layer_xattrs(path, st) \
+                and _same_dir_below(st, rel, lowers):
+            continue
+        parts = rel.split("/")
+        keep.update("/".join(parts[:i]) for i in range(1, len(parts) + (1 if stat.S_ISDIR(st.st_mode) else 0)))
+    return keep
+
+
 def write_layer(upper: str, out, mountpoints: set[str] = frozenset(), lowers: list[str] = ()) -> int:
     """Write the OCI layer tar of `upper` to the binary file `out`; returns the entry count."""
     links: dict[tuple[int, int], str] = {}
     count = 0
+    dirs = _dirs_to_write(upper, mountpoints, list(lowers))
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for rel, name, dirfd, st in walk_tree(upper):
             path = f"/proc/self/fd/{dirfd}/{name}"  # the entry itself, whatever its parent's path became
             if _placeholder(path, st, rel, mountpoints, list(lowers)):
+                continue
+            if stat.S_ISDIR(st.st_mode) and rel not in dirs:
                 continue
             if is_whiteout(st):
                 parent, _, base = rel.rpartition("/")
@@ -149,15 +196,7 @@ def write_layer(upper: str, out, mountpoints: set[str] = frozenset(), lowers: li
                     count += 1
                     continue
                 links[key] = rel
-            xattrs = {}
-            try:
-                for key in os.listxattr(path, follow_symlinks=False):
-                    if not key.startswith(OVERLAY_XATTR_PREFIXES):
-                        value = os.getxattr(path, key, follow_symlinks=False)
-                        xattrs["SCHILY.xattr." + key] = value.decode("utf-8", "surrogateescape")
-            except OSError:
-                pass
-            if tar_entry(tar, rel, name, dirfd, st, xattrs):
+            if tar_entry(tar, rel, name, dirfd, st, _layer_xattrs(path, st)):
                 count += 1
             if stat.S_ISDIR(st.st_mode) and is_opaque(path):
                 marker = tarfile.TarInfo(f"{rel}/{OPAQUE_MARKER}")
