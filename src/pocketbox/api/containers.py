@@ -98,7 +98,9 @@ def inspect(h, ref):
     if h.flag("size"):
         record["SizeRw"], record["SizeRootFs"] = engine.sizes(record)
     record["HostConfig"].setdefault("LogConfig", {"Type": "json-file", "Config": {}})
-    h.send_json(200, record)
+    from pocketbox.engine.networking import with_networks
+
+    h.send_json(200, with_networks(record, engine.store.root))
 
 
 # --- lifecycle -----------------------------------------------------------------------------------

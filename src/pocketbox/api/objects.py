@@ -73,13 +73,7 @@ def prune_volumes(h):
 
 # --- networks ----------------------------------------------------------------------------------------
 def _network(net: dict) -> dict:
-    from pocketbox.network.endpoint import owner
-
-    endpoints = _networks().endpoints()
-    return {**{k: v for k, v in net.items()}, "Attachable": True, "Ingress": False, "ConfigOnly": False,
-            "Containers": {owner(key): {"Name": e["Name"], "EndpointID": key, "MacAddress": e["MacAddress"],
-                                        "IPv4Address": f"{e['IPAddress']}/{e['IPPrefixLen']}", "IPv6Address": ""}
-                           for key, e in endpoints.items() if e["NetworkID"] == net["Id"]}}
+    return _networks().view(net)
 
 
 @route("GET", "/networks")

@@ -192,7 +192,9 @@ def inspect(names, kind, template):
         try:
             if kind != "image":
                 try:
-                    out.append(engine.find(n))
+                    from pocketbox.engine.networking import with_networks
+
+                    out.append(with_networks(engine.find(n), engine.store.root))
                     continue
                 except PocketboxError:
                     if kind == "container":

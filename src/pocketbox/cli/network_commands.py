@@ -76,22 +76,15 @@ NETWORK_HEADERS = {"CreatedAt": "CREATED AT", "Driver": "DRIVER", "ID": "NETWORK
 @needs_root
 def inspect(names, template):
     """Show the JSON record of one or more networks, with their containers."""
-    from pocketbox.network.endpoint import owner
     from pocketbox.network.networks import Networks
 
     networks, out, failed = Networks(), [], False
-    endpoints = networks.endpoints()
     for n in names:
         try:
-            net = dict(networks.find(n))
+            out.append(networks.view(networks.find(n)))
         except PocketboxError as e:
             click.echo(f"pocketbox: {e}", err=True)
             failed = True
-            continue
-        net["Containers"] = {owner(key): {"Name": e["Name"], "MacAddress": e["MacAddress"],
-                                          "IPv4Address": f"{e['IPAddress']}/{e['IPPrefixLen']}", "IPv6Address": ""}
-                             for key, e in endpoints.items() if e["NetworkID"] == net["Id"]}
-        out.append(net)
     from pocketbox.text.format import inspect_output
 
     text = inspect_output(out, template)

@@ -78,3 +78,30 @@ def disconnect_network(ref: str, network: str, force: bool = False, engine: Cont
         engine.save(record)
     events.emit("network", "disconnect", net["Id"], {"container": cid, "name": net["Name"], "type": net["Driver"]})
     return record
+
+
+def with_networks(record: dict, store_root) -> dict:
+    """`inspect` of a container that is not running: the networks it will join at its next start,
+    as Docker lists them (no address yet; on a user-defined network its short ID is an alias too,
+    which docker-compose looks for before it connects a container again)."""
+    from pocketbox.network.networks import DEFAULT, Networks
+
+    settings = record.get("NetworkSettings") or {}
+    mode = record["HostConfig"].get("NetworkMode", "bridge")
+    if settings.get("Networks") or mode in ("host", "none") or mode.startswith("container:"):
+        return record
+    configs = (record.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
+    networks, shown = Networks(store_root), {}
+    for name in dict.fromkeys([mode, *configs]):
+        try:
+            net = networks.find(name)
+        except PocketboxError:
+            continue
+        aliases = list((configs.get(name) or {}).get("Aliases") or [])
+        if net["Name"] != DEFAULT:
+            aliases += [record["Id"][:12]] if record["Id"][:12] not in aliases else []
+        shown[net["Name"]] = {"IPAMConfig": (configs.get(name) or {}).get("IPAMConfig"), "Links": None,
+                              "Aliases": aliases or None, "NetworkID": net["Id"], "EndpointID": "", "Gateway": "",
+                              "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+                              "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None}
+    return {**record, "NetworkSettings": {**settings, "Networks": shown}}

@@ -44,6 +44,19 @@ class Networks:
         write_json_atomic(self._path(nid), record, mode=0o644)
         return record
 
+    def view(self, record: dict) -> dict:
+        """A network as `inspect` shows it (Docker's shape): its containers, and only the options
+        its creator gave (the bridge name pocketbox chose itself is an implementation detail)."""
+        from pocketbox.network.endpoint import owner
+
+        options = dict(record.get("Options") or {})
+        if options.get("com.docker.network.bridge.name") == f"pb-{record['Id'][:12]}":
+            del options["com.docker.network.bridge.name"]
+        return {**record, "Options": options, "Attachable": True, "Ingress": False, "ConfigOnly": False,
+                "Containers": {owner(key): {"Name": e["Name"], "EndpointID": key, "MacAddress": e["MacAddress"],
+                                            "IPv4Address": f"{e['IPAddress']}/{e['IPPrefixLen']}", "IPv6Address": ""}
+                               for key, e in self.endpoints().items() if e["NetworkID"] == record["Id"]}}
+
     def records(self) -> list[dict]:
         if not self.dir.is_dir():
             return []
