@@ -1,10 +1,12 @@
 """info, version, events, system df, system prune."""
+import os
 import sys
+import time
 
 import click
 
 from pocketbox.text.format import human_size, table
-from pocketbox.cli.main import CONTEXT, cli, needs_root, prune_confirmed
+from pocketbox.cli.main import CONTEXT, cli, fail, needs_root, prune_confirmed
 
 
 @cli.command(context_settings=CONTEXT)
@@ -173,3 +175,51 @@ def prune(all_, volumes, force):
     if result["Volumes"]:
         click.echo("Deleted Volumes:\n" + "\n".join(result["Volumes"]) + "\n")
     click.echo(f"Total reclaimed space: {human_size(result['Freed'])}")
+
+
+@click.command(context_settings=dict(CONTEXT, ignore_unknown_options=True, allow_interspersed_args=False))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@needs_root
+def compose(args):
+    """Run docker-compose ARGS against pocketbox (the Engine API on the service's socket; a
+    service of its own for the duration when none is running)."""
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    from pocketbox.api.server import DEFAULT_SOCKET
+
+    program = shutil.which("docker-compose")
+    if program is None:
+        fail("docker-compose is not installed (Debian: apt-get install docker-compose)", 1)
+    probe = socket.socket(socket.AF_UNIX)
+    try:
+        probe.connect(DEFAULT_SOCKET)
+        path, server = DEFAULT_SOCKET, None
+    except OSError:
+        here = tempfile.mkdtemp(prefix="pocketbox-compose-")
+        path = os.path.join(here, "pocketbox.sock")
+        server = subprocess.Popen([sys.executable, "-m", "pocketbox", "serve", "--socket", path],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            if os.path.exists(path) or server.poll() is not None:
+                break
+            time.sleep(0.025)
+        if not os.path.exists(path):
+            fail("the Engine API service did not start (try `pocketbox serve` to see why)")
+    finally:
+        probe.close()
+    try:
+        code = subprocess.call([program, *args], env={**os.environ, "DOCKER_HOST": f"unix://{path}"})
+    except KeyboardInterrupt:
+        code = 130
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(10)
+            shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+    sys.exit(code)
+
+
+cli.add_command(compose)
