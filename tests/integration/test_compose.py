@@ -138,3 +138,86 @@ def test_an_unhealthy_dependency_keeps_its_dependants_from_starting(pb, busybox,
     assert pb("inspect", "-f", "{{.State.Health.Status}}", "broken_store_1").stdout == "unhealthy\n"
     pb("compose", "down", "-v", cwd=d, timeout=180)
     assert pb("ps", "-a", "-q").stdout == ""
+
+
+OPTIONS = """\
+version: "2.4"
+services:
+  built:
+    build: ./img
+    image: composebuilt
+  opts:
+    image: {image}
+    entrypoint: ["sh", "-c"]
+    command: ["id -u; pwd; echo $$FROM_FILE $$INLINE; mount | grep -c ' /scratch '; echo ready; sleep 300"]
+    user: "1000:1000"
+    working_dir: /tmp
+    env_file: vars.env
+    environment:
+      INLINE: inline
+    tmpfs: /scratch
+    volumes:
+      - type: bind
+        source: ./img
+        target: /img
+        read_only: true
+    ports:
+      - "127.0.0.1:{port}-{port2}:9000-9001"
+    cap_add: [NET_ADMIN]
+    cap_drop: [CHOWN]
+    mem_limit: 64m
+    cpus: 0.5
+    pids_limit: {pids}
+    stop_grace_period: 1s
+    restart: unless-stopped
+"""
+
+
+def test_build_options_recreate_and_foreground_up(pb, busybox, tmp_path):
+    import os
+    import signal
+    import subprocess
+
+    from conftest import pocketbox_argv
+
+    d = tmp_path / "opts"
+    (d / "img").mkdir(parents=True)
+    (d / "img" / "Dockerfile").write_text(f"FROM {busybox}\nRUN echo built-by-compose > /built\nCMD [\"cat\", \"/built\"]\n")
+    (d / "vars.env").write_text("FROM_FILE=yes\n")
+    (d / "docker-compose.yml").write_text(OPTIONS.format(image=busybox, port=PORT + 10, port2=PORT + 11, pids=50))
+
+    def compose(*args, expect=0):
+        return pb("compose", *args, cwd=d, expect=expect, timeout=180)
+    assert "Successfully tagged composebuilt:latest" in compose("build").stdout
+    assert "built-by-compose" in compose("up", "built").stdout
+    compose("up", "-d")
+    deadline = time.monotonic() + 20
+    while "ready" not in (logs := compose("logs", "--no-color", "opts").stdout) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [line.split("|", 1)[1].strip() for line in logs.splitlines() if "|" in line][:5] == \
+        ["1000", "/tmp", "yes inline", "1", "ready"]
+    seen = pb("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} "
+                            "{{.HostConfig.CapAdd}} {{.HostConfig.CapDrop}} {{.HostConfig.RestartPolicy.Name}} "
+                            "{{.Config.StopTimeout}} {{len .HostConfig.PortBindings}}", "opts_opts_1").stdout
+    assert seen == "67108864 500000000 50 [NET_ADMIN] [CHOWN] unless-stopped 1 2\n"
+    first = pb("inspect", "-f", "{{.Id}}", "opts_opts_1").stdout
+    assert "Recreating" not in compose("up", "-d").stderr
+    (d / "docker-compose.yml").write_text(OPTIONS.format(image=busybox, port=PORT + 10, port2=PORT + 11, pids=60))
+    assert "Recreating opts_opts_1" in compose("up", "-d").stderr
+    assert pb("inspect", "-f", "{{.HostConfig.PidsLimit}}", "opts_opts_1").stdout == "60\n"
+    assert pb("inspect", "-f", "{{.Id}}", "opts_opts_1").stdout != first
+    # `up` in the foreground: the services' logs, and Ctrl-C stops them
+    up = subprocess.Popen(pocketbox_argv() + ["compose", "up", "opts"], cwd=d, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                          env={**os.environ, "POCKETBOX_ROOT": str(pb.root)})
+    lines = []
+    for line in up.stdout:
+        lines.append(line)
+        if "ready" in line and "opts_1" in line:
+            break
+    os.killpg(up.pid, signal.SIGINT)
+    rest, _ = up.communicate(timeout=60)
+    assert "Gracefully stopping" in rest and up.returncode in (0, 130)
+    assert pb("ps", "-q", "-f", "name=opts_opts_1").stdout == ""
+    compose("down", "-v", "--rmi", "all")
+    assert pb("ps", "-a", "-q").stdout == "" and "composebuilt" not in pb("images").stdout

@@ -201,7 +201,8 @@ def compose(args):
         here = tempfile.mkdtemp(prefix="pocketbox-compose-")
         path = os.path.join(here, "pocketbox.sock")
         server = subprocess.Popen([sys.executable, "-m", "pocketbox", "serve", "--socket", path],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  start_new_session=True)  # (a Ctrl-C is for compose, not for the service)
         for _ in range(200):
             if os.path.exists(path) or server.poll() is not None:
                 break
@@ -210,10 +211,12 @@ def compose(args):
             fail("the Engine API service did not start (try `pocketbox serve` to see why)")
     finally:
         probe.close()
-    try:
-        code = subprocess.call([program, *args], env={**os.environ, "DOCKER_HOST": f"unix://{path}"})
-    except KeyboardInterrupt:
-        code = 130
+    import signal
+
+    try:  # Ctrl-C is compose's to handle (it stops the services gracefully): we wait for it
+        child = subprocess.Popen([program, *args], env={**os.environ, "DOCKER_HOST": f"unix://{path}"})
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        code = child.wait()
     finally:
         if server is not None:
             server.terminate()

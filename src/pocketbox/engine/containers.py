@@ -655,7 +655,7 @@ class Containers:
                        "AttachStdout": not o.detach, "AttachStderr": not o.detach, "StdinOnce": o.interactive and not o.detach,
                        "User": o.user or (image.get("Config") or {}).get("User") or "", "GroupAdd": o.group_add, "Tty": o.tty, "OpenStdin": o.interactive,
                        "AttachStdin": o.interactive and not o.detach, "Env": [],
-                       "Cmd": o.command or None,
+                       "Cmd": o.command or ((image.get("Config") or {}).get("Cmd") if o.entrypoint is None else None),
                        "Entrypoint": (list(o.entrypoint) if isinstance(o.entrypoint, list) else [o.entrypoint])
                        if o.entrypoint else (image.get("Config") or {}).get("Entrypoint"),
                        "Image": o.image, "WorkingDir": bundle["process"]["cwd"],

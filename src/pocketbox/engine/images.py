@@ -247,6 +247,11 @@ def inspect_image(store: Store, record: dict) -> dict:
     """`image inspect`: the record plus where it lives on disk (Docker's GraphDriver section)."""
     lowers = [str(store.layer_dir(layer["ChainID"]) / "diff") for layer in reversed(record.get("Layers", []))]
     out = dict(record)
+    out.setdefault("Parent", "")
+    # (Docker's: the config of the container a step ran in; clients such as docker-compose read it)
+    out.setdefault("ContainerConfig", {"Hostname": "", "Domainname": "", "User": "", "Env": None, "Cmd": None,
+                                       "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None,
+                                       "OnBuild": None, "Labels": None})
     out["GraphDriver"] = {"Name": "overlay", "Data": {"LowerDir": ":".join(lowers)}}
     out["RecordPath"] = str(store.image_path(record["Id"]))
     return out
