@@ -45,6 +45,10 @@ def test_health_check_states_and_log(pb, busybox):
     until(lambda: state(pb, "hc")["Health"]["Status"] == "healthy")
     health = state(pb, "hc")["Health"]
     assert health["FailingStreak"] == 0 and len(health["Log"]) <= 5 and health["Log"][-1]["ExitCode"] == 0
+    changes = pb("events", "--since", "0", "--until", str(int(time.time()) + 1), "-f", "container=hc",
+                 "--format", "{{.Action}}").stdout.splitlines()
+    assert [a for a in changes if a.startswith("health_status")] == ["health_status: unhealthy",
+                                                                       "health_status: healthy"]
     pb("stop", "-t", "1", "hc")
     time.sleep(0.5)
     watchers = subprocess.run(["pgrep", "-f", f"pocketbox.engine.health {inspect(pb, 'hc')['Id']}"],

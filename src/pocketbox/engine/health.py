@@ -145,10 +145,19 @@ def watch(cid: str) -> int:
             continue
         result = _probe(engine, cid, command_of(check["Test"]), timeout)
 
+        changed = []
+
         def record_result(r):
             if r["State"].get("Pid") == pid:
+                before = (r["State"].get("Health") or {}).get("Status")
                 r["State"]["Health"] = judge(r["State"].get("Health") or {}, result, check, started, time.time())
+                if r["State"]["Health"]["Status"] != before:
+                    changed.append(r)
         engine.update(cid, record_result)
+        for r in changed:  # Docker's event when the status changes: "health_status: healthy"
+            from pocketbox import events
+
+            events.container(f"health_status: {r['State']['Health']['Status']}", r)
     os.close(pidfd)
     return 0
 
