@@ -188,6 +188,8 @@ def test_build_options_recreate_and_foreground_up(pb, busybox, tmp_path):
 
     def compose(*args, expect=0):
         return pb("compose", *args, cwd=d, expect=expect, timeout=180)
+    pulled = compose("pull", "opts")
+    assert "Pulling opts" in pulled.stdout + pulled.stderr
     assert "Successfully tagged composebuilt:latest" in compose("build").stdout
     assert "built-by-compose" in compose("up", "built").stdout
     compose("up", "-d")
