@@ -301,3 +301,27 @@ def test_same_image_as_buildah(pb, busybox, tmp_path):
         subprocess.run(["buildah", *store, "rmi", "--all", "--force"], env=env, capture_output=True)
         subprocess.run(["umount", "-R", str(tmp_path / "buildah")], capture_output=True)
         shutil.rmtree(tmp_path / "buildah", ignore_errors=True)
+
+
+def test_a_build_killed_with_9_is_recovered(pb, busybox, tmp_path):
+    """kill -9 of `build` in the middle of a RUN: its container is an ordinary one the next
+    commands see and remove, and the next build removes what the killed one staged."""
+    import signal
+    import time as clock
+
+    ctx = tmp_path / "ctx"
+    write(ctx, {"Dockerfile": f"FROM {busybox}\nCOPY f /f\nRUN touch /started; sleep 30\n", "f": "x" * 100000})
+    build = pb.popen("build", "--network", "none", ctx, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in build.stdout:
+        if "Running in" in line:
+            break
+    clock.sleep(0.5)
+    os.kill(build.pid, signal.SIGKILL)
+    build.wait()
+    for leftover in pb("ps", "-a", "-q").stdout.split():
+        pb("rm", "-f", leftover)
+    (pb.root / "tmp" / f"build-step.{2 ** 22 + 1}.dead").mkdir()  # as a killed build leaves its staging dir
+    (ctx / "Dockerfile").write_text(f"FROM {busybox}\nCOPY f /f\nRUN echo done > /done\n")
+    assert "Using cache" in pb("build", "-t", "after", "--network", "none", ctx).stdout  # its COPY step stayed
+    assert os.listdir(pb.root / "tmp") == []
+    assert pb("run", "--rm", "--network", "none", "after", "cat", "/done").stdout == "done\n"

@@ -145,6 +145,20 @@ class Store:
             for p in tmp.glob(f"{prefix}.*"):
                 remove_tree(p)
 
+    def clean_dead_staging(self, prefixes: tuple[str, ...]) -> None:
+        """Remove staging dirs and files of `prefixes` whose process (the pid in their name) is
+        gone: what a build killed with -9 left. A live process's own are left alone."""
+        from pocketbox.processes import process_alive
+
+        tmp = self.root / "tmp"
+        if not tmp.is_dir():
+            return
+        for p in tmp.iterdir():
+            prefix, _, rest = p.name.partition(".")
+            pid = rest.partition(".")[0]
+            if prefix in prefixes and pid.isdigit() and not process_alive(int(pid), None):
+                remove_tree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+
     # --- images -------------------------------------------------------------------------------
     def repositories(self) -> dict:
         return read_json(self.root / "repositories.json", {}) or {}
