@@ -223,3 +223,43 @@ def test_build_options_recreate_and_foreground_up(pb, busybox, tmp_path):
     assert pb("ps", "-q", "-f", "name=opts_opts_1").stdout == ""
     compose("down", "-v", "--rmi", "all")
     assert pb("ps", "-a", "-q").stdout == "" and "composebuilt" not in pb("images").stdout
+
+
+def test_external_networks_and_volumes_are_used_and_kept(pb, busybox, tmp_path):
+    d = tmp_path / "ext"
+    d.mkdir()
+    (d / "docker-compose.yml").write_text(f"""\
+version: "2.4"
+services:
+  reader:
+    image: {busybox}
+    command: ["sh", "-c", "cat /ext/note; sleep 300"]
+    volumes:
+      - shared:/ext
+networks:
+  default:
+    external: true
+    name: course-shared
+volumes:
+  shared:
+    external: true
+    name: course-ext
+""")
+    pb("network", "create", "--subnet", "10.97.0.0/24", "course-shared")
+    pb("volume", "create", "course-ext")
+    pb("run", "--rm", "--network", "none", "-v", "course-ext:/ext", busybox, "sh", "-c", "echo kept > /ext/note")
+
+    def compose(*args, expect=0):
+        return pb("compose", *args, cwd=d, expect=expect, timeout=180)
+    compose("up", "-d")
+    assert pb("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{$v.IPAddress}}{{end}}",
+              "ext_reader_1").stdout.startswith("course-shared 10.97.0.")
+    deadline = time.monotonic() + 20
+    while "kept" not in compose("logs", "--no-color").stdout and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "kept" in compose("logs", "--no-color").stdout
+    compose("down", "-v")
+    assert pb("ps", "-a", "-q").stdout == ""
+    assert "course-shared" in pb("network", "ls").stdout and "course-ext" in pb("volume", "ls").stdout
+    pb("network", "rm", "course-shared")
+    pb("volume", "rm", "course-ext")
