@@ -121,3 +121,41 @@ def test_tokens_are_reused_until_they_expire(tmp_path):
         assert len(server.requests) == 3
     finally:
         server.stop()
+
+
+def test_docker_login_and_pull_through_the_engine_api(pb, token_registry, tmp_path):
+    """`docker login` asks the daemon to check the credentials and keeps them itself; each pull
+    then sends them (X-Registry-Auth). pocketbox stores none of them."""
+    import shutil
+    import subprocess
+    import time
+
+    from conftest import pocketbox_argv
+
+    if not shutil.which("docker"):
+        pytest.skip("the docker CLI is missing")
+    reg, _, _ = token_registry
+    sock = tmp_path / "pb.sock"
+    service = subprocess.Popen(pocketbox_argv() + ["serve", "--socket", str(sock)], stderr=subprocess.DEVNULL,
+                               env={**os.environ, "POCKETBOX_ROOT": str(pb.root)})
+    try:
+        while not sock.exists():
+            assert service.poll() is None
+            time.sleep(0.05)
+        env = {**os.environ, "DOCKER_HOST": f"unix://{sock}", "DOCKER_CONFIG": str(tmp_path / "client")}
+
+        def docker(*args, input=None):
+            return subprocess.run(["docker", *args], env=env, input=input, capture_output=True, text=True,
+                                  timeout=120)
+        assert docker("pull", f"{reg.host}/private/secret").returncode == 1
+        bad = docker("login", "-u", USER, "--password-stdin", reg.host, input="wrong\n")
+        assert bad.returncode == 1 and "unauthorized" in bad.stderr.lower()
+        good = docker("login", "-u", USER, "--password-stdin", reg.host, input=PASSWORD + "\n")
+        assert good.returncode == 0 and "Login Succeeded" in good.stdout
+        assert not (pb.root / "auth.json").exists()  # the client keeps them, not the daemon
+        pulled = docker("pull", f"{reg.host}/private/secret")
+        assert pulled.returncode == 0, pulled.stderr
+        assert pb("images", "-q", f"{reg.host}/private/secret").stdout.strip()
+    finally:
+        service.terminate()
+        service.wait(10)

@@ -13,6 +13,42 @@ def _store():
     return Store.open()
 
 
+def registry_auth(h) -> tuple[str, str] | None:
+    """X-Registry-Auth: the credentials the client has for the registry (base64url JSON, as the
+    docker CLI and docker-py send them); None when it sent none (`pocketbox login`'s apply)."""
+    import base64
+
+    text = h.headers.get("X-Registry-Auth", "").strip()
+    if not text:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (ValueError, TypeError):
+        raise BadRequest("invalid X-Registry-Auth header") from None
+    if not isinstance(data, dict) or not data.get("username") or not data.get("password"):
+        return None
+    return str(data["username"]), str(data["password"])
+
+
+@route("POST", "/auth")
+def login(h):
+    """`docker login`: the daemon only checks the credentials; the client keeps them and sends
+    them back with each pull and push (X-Registry-Auth)."""
+    from pocketbox.registry.client import check_login, login_domain
+
+    body = h.body()
+    if not body.get("username") or not body.get("password"):
+        raise BadRequest("username and password are required")
+    from pocketbox.errors import RegistryError
+
+    try:
+        check_login(login_domain(body.get("serveraddress") or "docker.io"), body["username"], body["password"])
+    except RegistryError as e:
+        h.send_json(401, {"message": str(e)})
+        return
+    h.send_json(200, {"Status": "Login Succeeded", "IdentityToken": ""})
+
+
 @route("GET", "/images/json")
 def list_images(h):
     from pocketbox.api.listing import image_summary
@@ -70,6 +106,7 @@ def pull(h):
     name = f"{image}@{tag}" if tag and tag.startswith("sha256:") else f"{image}:{tag}" if tag else image
     ref = reference.parse(name)
     platform = parse_platform(h.arg("platform")) if h.arg("platform") else None
+    credentials = registry_auth(h)
     h.start_stream()
     lock = threading.Lock()
 
@@ -78,7 +115,7 @@ def pull(h):
             h.chunk(json.dumps(message).encode() + b"\r\n")
     send({"status": f"Pulling from {ref.path}", "id": ref.digest or ref.tag})
     try:
-        result = do_pull(ref, platform, progress=_progress(send))
+        result = do_pull(ref, platform, progress=_progress(send), credentials=credentials)
         send({"status": f"Digest: {result.manifest_digest}"})
         send({"status": f"Status: {'Image is up to date for' if result.up_to_date else 'Downloaded newer image for'} "
                         f"{ref.familiar()}"})
@@ -113,7 +150,7 @@ def history(h, name):
 
 @route("POST", "/images/{name:path}/push")
 def push(h, name):
-    """Docker's push progress stream (credentials: those of `pocketbox login`; X-Registry-Auth is not read)."""
+    """Docker's push progress stream (credentials: the client's X-Registry-Auth, else `pocketbox login`'s)."""
     from pocketbox import reference
     from pocketbox.engine.images import find_image, register_image
     from pocketbox.image.push import Pusher
@@ -121,6 +158,7 @@ def push(h, name):
     store = _store()
     ref = reference.parse(f"{name}:{h.arg('tag')}" if h.arg("tag") else name)
     record = find_image(store, ref.name)
+    credentials = registry_auth(h)
     h.start_stream()
     lock = threading.Lock()
 
@@ -129,7 +167,7 @@ def push(h, name):
             h.chunk(json.dumps(message).encode() + b"\r\n")
     send({"status": f"The push refers to repository [{ref.repository}]"})
     try:
-        digest, size = Pusher(store, ref, _progress(send)).push(record)
+        digest, size = Pusher(store, ref, _progress(send), credentials=credentials).push(record)
         register_image(store, record, ref, digest)
         send({"status": f"{ref.tag}: digest: {digest} size: {size}"})
         send({"progressDetail": {}, "aux": {"Tag": ref.tag, "Digest": digest, "Size": size}})

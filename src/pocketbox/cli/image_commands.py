@@ -275,8 +275,9 @@ def logout(server):
 
 
 def _registry_domain(server: str) -> str:
-    server = server.split("://", 1)[-1].rstrip("/").split("/", 1)[0]
-    return "docker.io" if server in ("docker.io", "index.docker.io", "registry-1.docker.io") else server
+    from pocketbox.registry.client import login_domain
+
+    return login_domain(server)
 
 
 for command in (pull, images, rmi, load, save, login, logout, search):

@@ -45,9 +45,10 @@ class _Progress:
                 self.callback(layer_id, status, current, total)
 
 
-def pull(ref: Reference, platform: Platform | None = None, progress=None, on_event=None) -> PullResult:
+def pull(ref: Reference, platform: Platform | None = None, progress=None, on_event=None,
+         credentials: tuple[str, str] | None = None) -> PullResult:
     store = Store.open()
-    registry = Registry(ref.domain, on_event=on_event)
+    registry = Registry(ref.domain, on_event=on_event, credentials=credentials)
     want = platform or host_platform()
     show = _Progress(progress)
 

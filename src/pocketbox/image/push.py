@@ -34,14 +34,16 @@ def _error(r, what: str) -> RegistryError:
 
 
 class Pusher:
-    def __init__(self, store, ref: Reference, progress=None, on_event=None):
+    def __init__(self, store, ref: Reference, progress=None, on_event=None,
+                 credentials: tuple[str, str] | None = None):
         self.store, self.ref = store, ref
         self.progress = progress or (lambda *a: None)
-        self.registry = Registry(ref.domain, on_event=on_event)
+        self.registry = Registry(ref.domain, on_event=on_event, credentials=credentials)
+        self.credentials = credentials
         self.scope = f"repository:{ref.path}:pull,push"
 
     def push(self, image: dict) -> tuple[str, int]:
-        if self.ref.domain == DEFAULT_DOMAIN and not load_credentials(DEFAULT_DOMAIN):
+        if self.ref.domain == DEFAULT_DOMAIN and not (self.credentials or load_credentials(DEFAULT_DOMAIN)):
             raise PocketboxError("pushing to docker.io needs an account: log in first with `pocketbox login`")
         manifest_bytes = self.store.read_blob(image["ManifestDigest"])
         manifest = json.loads(manifest_bytes)

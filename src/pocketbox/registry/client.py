@@ -41,7 +41,9 @@ def insecure_allowed(host: str) -> bool:
 class Registry:
     """Talks to the registry that serves `domain`, for repositories under it."""
 
-    def __init__(self, domain: str, on_event=None):
+    def __init__(self, domain: str, on_event=None, credentials: tuple[str, str] | None = None):
+        """`credentials`: (user, password) a client sent (the Engine API's X-Registry-Auth);
+        without them, those `pocketbox login` stored for the domain."""
         self.domain = domain
         self.on_event = on_event or _explain_http
         mirror = os.environ.get("POCKETBOX_REGISTRY_MIRROR", "").rstrip("/")
@@ -57,7 +59,7 @@ class Registry:
             self.host = DOCKER_HUB_API if domain == DEFAULT_DOMAIN else domain
             self.schemes = ["https", "http"] if insecure_allowed(self.host) else ["https"]
         self.scheme = None  # chosen at first contact
-        self.tokens = auth.TokenCache(auth.load_credentials(domain), on_event)
+        self.tokens = auth.TokenCache(credentials or auth.load_credentials(domain), on_event)
         self._challenge: tuple[str, dict] | None = None
 
     # --- low level ----------------------------------------------------------------------------
@@ -188,3 +190,9 @@ def check_login(domain: str, username: str, password: str) -> None:
             return
         raise RegistryError(f"login to {domain} failed: unauthorized: incorrect username or password")
     raise RegistryError(f"login to {domain} failed: unsupported auth scheme {kind!r}")
+
+
+def login_domain(server: str) -> str:
+    """The registry a `login` names: https://index.docker.io/v1/ and friends are docker.io."""
+    server = server.split("://", 1)[-1].rstrip("/").split("/", 1)[0]
+    return "docker.io" if server in ("docker.io", "index.docker.io", "registry-1.docker.io") else server
