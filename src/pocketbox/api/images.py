@@ -107,12 +107,7 @@ def pull(h):
     ref = reference.parse(name)
     platform = parse_platform(h.arg("platform")) if h.arg("platform") else None
     credentials = registry_auth(h)
-    h.start_stream()
-    lock = threading.Lock()
-
-    def send(message: dict) -> None:
-        with lock:
-            h.chunk(json.dumps(message).encode() + b"\r\n")
+    send = _json_stream(h)
     send({"status": f"Pulling from {ref.path}", "id": ref.digest or ref.tag})
     try:
         result = do_pull(ref, platform, progress=_progress(send), credentials=credentials)
@@ -122,6 +117,17 @@ def pull(h):
     except PocketboxError as e:
         send({"errorDetail": {"message": str(e)}, "error": str(e)})
     h.end_stream()
+
+
+def _json_stream(h):
+    """Start a chunked JSON-lines answer; returns send(message), safe from the pull's threads."""
+    h.start_stream()
+    lock = threading.Lock()
+
+    def send(message: dict) -> None:
+        with lock:
+            h.chunk(json.dumps(message).encode() + b"\r\n")
+    return send
 
 
 def _progress(send):
@@ -159,12 +165,7 @@ def push(h, name):
     ref = reference.parse(f"{name}:{h.arg('tag')}" if h.arg("tag") else name)
     record = find_image(store, ref.name)
     credentials = registry_auth(h)
-    h.start_stream()
-    lock = threading.Lock()
-
-    def send(message: dict) -> None:
-        with lock:
-            h.chunk(json.dumps(message).encode() + b"\r\n")
+    send = _json_stream(h)
     send({"status": f"The push refers to repository [{ref.repository}]"})
     try:
         digest, size = Pusher(store, ref, _progress(send), credentials=credentials).push(record)
