@@ -34,3 +34,38 @@ def close_fds_except(keep) -> None:
     keep = sorted({fd for fd in keep if fd is not None and fd > 2})
     for low, high in zip([2] + keep, keep + [1 << 16]):
         os.closerange(low + 1, high)
+
+
+def fork_call(work) -> tuple[int, int]:
+    """Fork a child that runs work() and exits; returns its pid and a pipe on which, if work
+    raised, the child wrote {"error": message, "missing": a FileNotFoundError?} (see fork_result)."""
+    import json
+
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.close(err_r)
+            work()
+        except BaseException as e:  # the message goes back; the parent raises it
+            message = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror and e.filename \
+                else getattr(e, "strerror", None) or str(e) or type(e).__name__
+            os.write(err_w, json.dumps({"error": message, "missing": isinstance(e, FileNotFoundError)}).encode())
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(err_w)
+    return pid, err_r
+
+
+def fork_result(pid: int, err_r: int) -> dict | None:
+    """Wait for a fork_call child: what it raised, or None."""
+    import json
+
+    data = b""
+    while chunk := os.read(err_r, 65536):
+        data += chunk
+    os.close(err_r)
+    os.waitpid(pid, 0)
+    return json.loads(data) if data else None

@@ -5,7 +5,6 @@ of a child process; the step works there with every path resolved inside the ima
 (openat2 RESOLVE_IN_ROOT: a link planted by the image cannot lead to a host file), and the upper
 dir becomes the new layer through the code `commit` uses. Nothing is mounted outside the child,
 and the staging directory goes whatever happens."""
-import json
 import os
 import posixpath
 import stat
@@ -14,6 +13,7 @@ import threading
 
 from pocketbox import syscalls as sc
 from pocketbox.errors import PocketboxError
+from pocketbox.processes import fork_call, fork_result
 
 IN_ROOT = sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS
 
@@ -54,29 +54,13 @@ def change_files(store, image: dict | None, work):
     upper = os.path.join(staging, "upper")
     os.mkdir(upper, 0o755)
     try:
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                os.close(err_r)
-                sc.unshare(sc.CLONE_NEWNS)
-                sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
-                work(mount_image(store, image, staging, "root", upper), staging)
-            except BaseException as e:
-                message = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.filename else str(e)
-                os.write(err_w, json.dumps({"error": message}).encode())
-                code = 1
-            finally:
-                os._exit(code)
-        os.close(err_w)
-        data = b""
-        while chunk := os.read(err_r, 65536):
-            data += chunk
-        os.close(err_r)
-        os.waitpid(pid, 0)
-        if data:
-            raise StepError(json.loads(data)["error"])
+        def in_child():
+            sc.unshare(sc.CLONE_NEWNS)
+            sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+            work(mount_image(store, image, staging, "root", upper), staging)
+        failure = fork_result(*fork_call(in_child))
+        if failure:
+            raise StepError(failure["error"])
         return layer_from_upper(store, upper, set(), _lowers(store, image, staging)[:-1], adopt=True)
     finally:
         remove_tree(staging)

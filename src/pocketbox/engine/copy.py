@@ -18,6 +18,7 @@ import tarfile
 
 from pocketbox import syscalls as sc
 from pocketbox.errors import NotFound, PocketboxError
+from pocketbox.processes import fork_call, fork_result
 
 IN_ROOT = sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS
 
@@ -39,33 +40,12 @@ def _info(name: str, st: os.stat_result, link: str = "") -> dict:
 # --- the container's side (in a child process) ---------------------------------------------------
 def _in_container(engine, record: dict, work) -> tuple[int, int]:
     """Fork a child that calls work(root_fd) with the container's root; returns (pid, error pipe)."""
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            os.close(err_r)
-            work(_root_fd(engine, record))
-        except BaseException as e:  # the message goes back; the parent raises it
-            message = getattr(e, "strerror", None) and f"{e.strerror}: {e.filename}" if isinstance(e, OSError) \
-                else str(e)
-            os.write(err_w, json.dumps({"error": message or str(e), "missing": isinstance(e, FileNotFoundError)})
-                     .encode())
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(err_w)
-    return pid, err_r
+    return fork_call(lambda: work(_root_fd(engine, record)))
 
 
 def _finish_child(pid: int, err_r: int, ref: str, path: str) -> None:
-    data = b""
-    while chunk := os.read(err_r, 65536):
-        data += chunk
-    os.close(err_r)
-    os.waitpid(pid, 0)
-    if data:
-        info = json.loads(data)
+    info = fork_result(pid, err_r)
+    if info:
         if info.get("missing"):
             raise NotFound(f"No such container:path: {ref}:{path}")
         raise CopyError(info["error"])
