@@ -32,14 +32,10 @@ def container_summary(record: dict, size: tuple[int, int] | None = None) -> dict
 
 def image_summary(store, all_images: bool = False) -> list[dict]:
     """One entry per image (not per name), as Docker's /images/json (intermediate ones with `all`)."""
-    from pocketbox.engine.images import parents
+    from pocketbox.engine.images import listed_images
 
     out = []
-    records = store.all_images()
-    hidden = set() if all_images else parents(records)
-    for r in records:
-        if r["Id"] in hidden and not r.get("RepoTags"):
-            continue
+    for r in listed_images(store, all_images):
         config = r.get("Config") or {}
         out.append({"Id": r["Id"], "ParentId": r.get("Parent", ""), "RepoTags": r.get("RepoTags") or ["<none>:<none>"],
                     "RepoDigests": r.get("RepoDigests") or ["<none>@<none>"],

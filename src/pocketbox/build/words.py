@@ -14,45 +14,27 @@ class SubstitutionError(ValueError):
 def split_words(rest: str, escape: str = "\\") -> list[str]:
     """Words separated by whitespace outside quotes; quotes and escape characters stay in the words."""
     words, word, quote, blank_ok, i = [], "", "", False, 0
-    in_word = False
     while i < len(rest):
         ch = rest[i]
-        if not in_word and not quote:
-            if ch.isspace():
-                i += 1
-                continue
-            in_word = True
-        if quote:
-            if ch == quote:
-                quote = ""
-            elif ch == escape and quote != "'":
-                if i + 1 == len(rest):
-                    i += 1
-                    continue
-                word += ch
-                i += 1
-                ch = rest[i]
-            word += ch
-            i += 1
-            continue
-        if ch.isspace():
+        if not quote and ch.isspace():
             if blank_ok or word:
                 words.append(word)
-            word, blank_ok, in_word = "", False, False
+            word, blank_ok = "", False
             i += 1
             continue
-        if ch in "'\"":
+        if quote and ch == quote:
+            quote = ""
+        elif not quote and ch in "'\"":
             quote, blank_ok = ch, True
-        elif ch == escape:
-            if i + 1 == len(rest):
-                i += 1
-                continue
+        elif ch == escape and quote != "'":  # (nothing is escaped inside single quotes)
+            if i + 1 == len(rest):  # an escape character at the very end is dropped
+                break
             word += ch
             i += 1
             ch = rest[i]
         word += ch
         i += 1
-    if in_word and (blank_ok or word):
+    if blank_ok or word:
         words.append(word)
     return words
 

@@ -46,15 +46,18 @@ def parents(records: list[dict]) -> set[str]:
     return {r["Parent"] for r in records if r.get("Parent")}
 
 
-def list_images(store: Store, all_images: bool = False) -> list[dict]:
-    """One row per name (and one <none> row per dangling image), newest first. An untagged image
-    that is a build step of another is intermediate: listed with `all_images` only."""
-    rows = []
+def listed_images(store: Store, all_images: bool = False) -> list[dict]:
+    """The image records `images` lists: an untagged image that is a build step of another is
+    intermediate, listed with `all_images` only."""
     records = store.all_images()
     hidden = set() if all_images else parents(records)
-    for r in records:
-        if r["Id"] in hidden and not r.get("RepoTags"):
-            continue
+    return [r for r in records if r["Id"] not in hidden or r.get("RepoTags")]
+
+
+def list_images(store: Store, all_images: bool = False) -> list[dict]:
+    """One row per name (and one <none> row per dangling image), newest first."""
+    rows = []
+    for r in listed_images(store, all_images):
         digests = r.get("RepoDigests", [])
         tags = r.get("RepoTags", []) or [None]
         for t in tags:
