@@ -33,6 +33,7 @@ fi
 "$PREFIX/venv/bin/python" -m pip install -q "$SRC"
 
 ln -sf "$PREFIX/venv/bin/pocketbox" /usr/local/bin/pocketbox
+ln -sf "$PREFIX/venv/bin/pocketbox-runc" /usr/local/bin/pocketbox-runc  # the OCI runtime (docs/runtime-spec.md)
 
 # The Engine API socket (docs/daemon-and-client.md): root and the pocketbox group may use it.
 getent group pocketbox >/dev/null || groupadd --system pocketbox

@@ -9,7 +9,6 @@ lines cannot drift from what pocketbox does. Off by default; when off, emit() re
     --explain=full / POCKETBOX_EXPLAIN=full   every event with its full paths and IDs
     --explain=json / POCKETBOX_EXPLAIN=json   JSON lines, for tools and tests"""
 import os
-import re
 import time
 
 _fd: int | None = None
@@ -33,7 +32,7 @@ STEPS = {
 }
 STEP_OF = {kind: step for step, kinds in STEPS.items() for kind in kinds}
 WIDTH = 160  # text mode: one event a line, the system call cut to fit
-LONG_ID = re.compile(r"\b([0-9a-f]{12})[0-9a-f]{52}\b")
+LONG_ID = r"\b([0-9a-f]{12})[0-9a-f]{52}\b"  # (compiled on use: importing `re` is a visible share of a run)
 
 
 def enable(mode: str = "text") -> None:
@@ -165,7 +164,9 @@ def _readable(kind: str, what: str, call: str, man: str) -> str | None:
     lines = [f"[explain]      (and {_folded} more like it)"] if _folded else []
     _last_kind, _folded = kind, 0
     root = os.environ.get("POCKETBOX_ROOT") or "/var/lib/pocketbox"
-    short = lambda text: LONG_ID.sub(r"\1", text.replace(root, "$ROOT"))  # noqa: E731
+    import re
+
+    short = lambda text: re.sub(LONG_ID, r"\1", text.replace(root, "$ROOT"))  # noqa: E731
     what, call = short(what), short(call)
     step = STEP_OF.get(kind, kind)
     if step != _last_step:

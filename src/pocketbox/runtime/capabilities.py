@@ -13,6 +13,7 @@ NAMES = [
     "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
 ]
 NUMBER = {name: i for i, name in enumerate(NAMES)}
+PR_CAP_AMBIENT_RAISE = 2
 
 DOCKER_DEFAULT = [
     "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID", "SETFCAP",
@@ -67,11 +68,15 @@ def drop_bounding(keep: int) -> None:
             syscalls.prctl(syscalls.PR_CAPBSET_DROP, n)
 
 
-def apply(effective: int, permitted: int) -> None:
-    """Set effective/permitted, empty inheritable and ambient.
+def apply(effective: int, permitted: int, inheritable: int = 0, ambient: int = 0) -> None:
+    """Set effective/permitted/inheritable, and the ambient set (Docker: inheritable and ambient
+    empty; an OCI bundle may ask for them, runc's default spec does).
 
     A capability the runtime itself lacks (here: CAP_SYS_RESOURCE on our CI machines) cannot be
     given; it is left out rather than failing every `--privileged` run."""
     own = syscalls.capget()[1]
-    syscalls.capset(effective & own, permitted & own, 0)
+    syscalls.capset(effective & own, permitted & own, inheritable & own)
     syscalls.prctl(syscalls.PR_CAP_AMBIENT, syscalls.PR_CAP_AMBIENT_CLEAR_ALL)
+    for n in range(last_cap() + 1):  # an ambient capability must be permitted and inheritable too
+        if ambient & permitted & inheritable & own & (1 << n):
+            syscalls.prctl(syscalls.PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, n)

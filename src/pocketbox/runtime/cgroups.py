@@ -14,7 +14,7 @@ touched. The flags map to files like this (and `--explain` will show each write)
 """
 import errno
 import os
-import signal
+import _signal as signal  # the C module: signal.py builds enums, and importing enum delays start-up
 import time
 
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -82,22 +82,57 @@ class Limits:
         self.devices = list(DEFAULT_DEVICE_RULES) if devices is None else devices
 
 
-class ContainerCgroup:
-    """The cgroup(s) of one container; `paths` are what `inspect` shows."""
+class CgroupPathError(ValueError):
+    """A linux.cgroupsPath this runtime cannot use."""
 
-    def __init__(self, container_id: str, on_write=None):
+
+def spec_path(cgroups_path: str | None, container_id: str) -> str:
+    """The OCI bundle's linux.cgroupsPath as a path below each hierarchy's root.
+
+    Absolute paths are taken as they are; a relative one is below the caller's own cgroup (runc's
+    rule); none at all means /pocketbox/<id>, pocketbox's own subtree. The systemd form
+    "slice:prefix:name" needs a systemd cgroup driver, which pocketbox does not have."""
+    if not cgroups_path:
+        return f"/{PARENT}/{container_id}"
+    if ":" in cgroups_path:
+        raise CgroupPathError(f"cgroupsPath {cgroups_path!r} is in the systemd form (slice:prefix:name); "
+                              "pocketbox manages cgroups itself (cgroupfs): give a path instead")
+    parts = [p for p in cgroups_path.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise CgroupPathError(f"cgroupsPath {cgroups_path!r} must not contain '..'")
+    if cgroups_path.startswith("/"):
+        return "/" + "/".join(parts)
+    return os.path.join(_own_cgroup(), *parts)
+
+
+def _own_cgroup() -> str:
+    """The caller's cgroup: the cgroup2 line of /proc/self/cgroup, else the first v1 one."""
+    lines = _lines("/proc/self/cgroup")
+    for line in lines:
+        if line.startswith("0::"):
+            return line[3:] or "/"
+    return lines[0].split(":", 2)[2] if lines else "/"
+
+
+class ContainerCgroup:
+    """The cgroup(s) of one container; `paths` are what `inspect` shows. `path` is the same
+    directory below every hierarchy (spec_path()); by default /pocketbox/<id>."""
+
+    def __init__(self, container_id: str, on_write=None, path: str | None = None):
         self.id = container_id
         self.mode = detect()
         self.on_write = on_write
         self.born_in_unified = False
+        rel = (path or f"/{PARENT}/{container_id}").rstrip("/")
+        self.own_parent = rel == f"/{PARENT}/{container_id}"  # the shared parent goes with its last child
         if self.mode == "v2":
-            self.paths = {"unified": f"{CGROUP_ROOT}/{PARENT}/{container_id}"}
+            self.paths = {"unified": f"{CGROUP_ROOT}{rel}"}
         else:
             # In every v1 hierarchy, as Docker does: a hierarchy the container is not placed in
             # would be mountable from inside (with CAP_SYS_ADMIN) at its root, release_agent and all.
-            self.paths = {h: f"{CGROUP_ROOT}/{h}/{PARENT}/{container_id}" for h in v1_hierarchies()}
+            self.paths = {h: f"{CGROUP_ROOT}/{h}{rel}" for h in v1_hierarchies()}
             if self.mode == "hybrid":
-                self.paths["unified"] = f"{CGROUP_ROOT}/unified/{PARENT}/{container_id}"
+                self.paths["unified"] = f"{CGROUP_ROOT}/unified{rel}"
 
     def dir_of(self, controller: str) -> str | None:
         """The container's directory in the hierarchy that has `controller` (v1)."""
@@ -145,16 +180,19 @@ class ContainerCgroup:
                      "man 2 bpf")
 
     def _create_v2(self, limits: Limits) -> None:
-        parent = f"{CGROUP_ROOT}/{PARENT}"
+        parent = os.path.dirname(self.paths["unified"])
         os.makedirs(parent, exist_ok=True)
         with open(f"{CGROUP_ROOT}/cgroup.subtree_control") as f:
             root_enabled = set(f.read().split())
         wanted = [c for c in ("cpu", "memory", "pids") + (("cpuset",) if limits.cpuset_cpus or limits.cpuset_mems
                                                          else ()) if c in root_enabled]
-        with open(f"{parent}/cgroup.subtree_control") as f:
-            enabled = set(f.read().split())
-        if set(wanted) - enabled:
-            self._write(f"{parent}/cgroup.subtree_control", " ".join("+" + c for c in wanted))
+        below_root = parent[len(CGROUP_ROOT):].strip("/").split("/")
+        for depth in range(1, len(below_root) + 1 if below_root != [""] else 0):  # each level hands them down
+            level = os.path.join(CGROUP_ROOT, *below_root[:depth])
+            with open(f"{level}/cgroup.subtree_control") as f:
+                enabled = set(f.read().split())
+            if set(wanted) - enabled:
+                self._write(f"{level}/cgroup.subtree_control", " ".join("+" + c for c in wanted))
         os.mkdir(self.paths["unified"])
         self._apply_v2(limits)
 
@@ -189,7 +227,10 @@ class ContainerCgroup:
             parent = os.path.dirname(d)
             os.makedirs(parent, exist_ok=True)
             if "cpuset" in name.split(","):
-                _inherit_cpuset(parent)
+                hierarchy = f"{CGROUP_ROOT}/{name}"
+                levels = parent[len(hierarchy):].strip("/").split("/")
+                for depth in range(1, len(levels) + 1 if levels != [""] else 0):  # top down: each copies its parent
+                    _inherit_cpuset(os.path.join(hierarchy, *levels[:depth]))
             os.mkdir(d)
         self._apply_v1(limits)
 
@@ -359,10 +400,11 @@ class ContainerCgroup:
                     break
                 except OSError:  # EBUSY while the last task exits
                     time.sleep(0.01)
-            try:  # the shared `pocketbox` parent goes too once no container is left in it
-                os.rmdir(os.path.dirname(d))
-            except OSError:
-                pass
+            if self.own_parent:
+                try:  # the shared `pocketbox` parent goes too once no container is left in it
+                    os.rmdir(os.path.dirname(d))
+                except OSError:
+                    pass
 
 
 def fork_into(paths: dict[str, str]) -> tuple[int, bool]:

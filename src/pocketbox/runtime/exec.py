@@ -26,11 +26,15 @@ TIMED_OUT = -1
 
 
 def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, seccomp_bpf: bytes | None = None,
-            timeout: float | None = None, stdio: tuple[int, int, int] | None = None, on_console=None) -> int:
+            timeout: float | None = None, stdio: tuple[int, int, int] | None = None, on_console=None,
+            on_pid=None, orphan: bool = False, preserve_fds: int = 0) -> int:
     """Run `process` (OCI process object) in the container whose PID 1 is `pid`; returns its exit code.
     With `timeout`, a command still running after that many seconds is killed: TIMED_OUT.
     `stdio`: the fds that become its 0, 1, 2 (default: ours); `on_console(master_fd, child)` relays
-    a terminal instead of our own (the API server's exec, whose client is a socket)."""
+    a terminal instead of our own (the API server's exec, whose client is a socket).
+    The OCI runtime CLI's exec: `on_pid(pid)` learns the command's own pid (as the host sees it);
+    `orphan` returns once it runs, leaving it (with our stdio) to our parent, the engine's
+    subreaper; fds 3..3+preserve_fds-1 stay open into it."""
     terminal = bool(process.get("terminal"))
     if seccomp_bpf is not None:
         from pocketbox.runtime import seccomp  # noqa: F401  (imported now: after setns(mnt) the host's library is gone)
@@ -48,6 +52,7 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, s
     except init.InitError as e:
         raise PocketboxError(str(e), 126) from None
     err_r, err_w = os.pipe()
+    pid_r, pid_w = os.pipe() if on_pid else (None, None)
     parent_sock, child_sock = socket.socketpair() if terminal else (None, None)  # noqa: F821 (imported above)
     child, born_in_unified = cgroups.fork_into(cgroup_paths)
     if child == 0:
@@ -56,6 +61,8 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, s
             os.close(err_r)
             if parent_sock:
                 parent_sock.close()
+            if pid_r is not None:
+                os.close(pid_r)
             if stdio:
                 for target, fd in enumerate(stdio):
                     if fd != target:
@@ -69,8 +76,8 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, s
                 null = os.open("/dev/null", os.O_RDONLY)
                 os.dup2(null, 0)
                 os.close(null)
-            close_fds_except([err_w, helper_fd, explain.output_fd(), child_sock and child_sock.fileno(),
-                              *(fd for fd, _ in ns_fds)])
+            close_fds_except([err_w, helper_fd, explain.output_fd(), child_sock and child_sock.fileno(), pid_w,
+                              *(fd for fd, _ in ns_fds), *range(3, 3 + preserve_fds)])
             cgroups.join(cgroup_paths, born_in_unified, explain.report)
             for (fd, flag), name in zip(ns_fds, names):
                 sc.setns(fd, flag)
@@ -78,7 +85,15 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, s
                 explain.report("setns", namespace=name, pid=pid)
             grandchild = os.fork()
             if grandchild == 0:
-                _become(process, err_w, child_sock, seccomp_bpf, helper_fd, die_with_parent=timeout is not None)
+                if pid_w is not None:
+                    os.close(pid_w)
+                _become(process, err_w, child_sock, seccomp_bpf, helper_fd, die_with_parent=timeout is not None,
+                        keep=range(3, 3 + preserve_fds))
+            if pid_w is not None:
+                os.write(pid_w, str(grandchild).encode())
+                os.close(pid_w)
+            if orphan:  # the command is reparented to the engine's subreaper, which waits for it
+                os._exit(0)
             if child_sock:
                 child_sock.close()
             os.close(err_w)
@@ -95,6 +110,12 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, s
     os.close(err_w)
     if child_sock:
         child_sock.close()
+    if pid_w is not None:
+        os.close(pid_w)
+        with os.fdopen(pid_r, "rb") as f:
+            number = f.read()
+        if number:
+            on_pid(int(number))
     console = None
     if terminal:
         import socket as s
@@ -113,6 +134,11 @@ def exec_in(pid: int, process: dict, cgroup_paths: dict, detach: bool = False, s
         raise PocketboxError(*init.exec_failure(json.loads(err), process["args"]))
     if detach:
         os.waitpid(child, 0)
+        return 0
+    if orphan:
+        os.waitpid(child, 0)
+        if console is not None and on_console is not None:
+            on_console(console, child)
         return 0
     if console is not None and on_console is not None:
         on_console(console, child)
@@ -140,7 +166,7 @@ def _exited_within(pid: int, seconds: float) -> bool:
 
 
 def _become(process: dict, err_w: int, console_sock, seccomp_bpf: bytes | None, helper_fd: int,
-            die_with_parent: bool = False) -> None:
+            die_with_parent: bool = False, keep=()) -> None:
     """In the grandchild, inside every namespace: the same finishing steps as the container's init.
     `die_with_parent`: killing the runtime's child (a timeout) kills the command too."""
     try:
@@ -151,6 +177,7 @@ def _become(process: dict, err_w: int, console_sock, seccomp_bpf: bytes | None, 
         cwd = process.get("cwd", "/")
         parent = os.getppid()
         init._switch_user(process, explain.report, seccomp_bpf)
+        os.umask(int((process.get("user") or {}).get("umask", 0o022)))
         if die_with_parent:  # (after the user switch, which would clear it)
             sc.prctl(PR_SET_PDEATHSIG, 9)
             if os.getppid() != parent:
@@ -159,7 +186,7 @@ def _become(process: dict, err_w: int, console_sock, seccomp_bpf: bytes | None, 
             os.chdir(cwd)
         except OSError as e:
             raise init.InitError(f"cannot chdir to {cwd!r}: {e.strerror}", 126) from None
-        init._exec(process, err_w, helper_fd, explain.report)
+        init._exec(process, err_w, helper_fd, explain.report, keep=keep)
     except init.InitError as e:
         init._fail(err_w, str(e), e.code)
     except BaseException as e:

@@ -4,11 +4,10 @@ It runs in the child the runtime forked, already PID 1 of a new PID namespace, a
 container's cgroups first. Each step is one system call or a few; the order is runc's."""
 import errno
 import fcntl
-import json
 import os
 import struct
 
-from pocketbox import explain, syscalls as sc
+from pocketbox import explain, jsonlite as json, syscalls as sc
 from pocketbox.processes import close_fds_except
 from pocketbox.runtime import capabilities, rootfs
 
@@ -65,24 +64,94 @@ def exec_failure(info: dict, args: list[str]) -> tuple[str, int]:
     return info["message"], info["code"]
 
 
+class Handshake:
+    """What the runtime and the container's first process say to each other between fork and
+    execve, besides errors (err_fd) and the terminal (console_sock); all optional.
+
+    hooks_sock   the runtime runs prestart/createRuntime hooks when told "H" (namespaces made,
+                 mounts done, before pivot_root), and answers with the state the in-container
+                 hooks get (a JSON line)
+    ready_w      `create`: "c" once everything but the execve is done
+    fifo_fd      `create`: read end of the start fifo (opened O_RDWR): one byte from `start` goes on
+    preserve     fds 3..3+preserve-1 stay open into the command (runc --preserve-fds)
+    no_pivot     move the rootfs onto / and chroot instead of pivot_root (a rootfs on ramfs)"""
+
+    def __init__(self, hooks_sock=None, ready_w: int | None = None, fifo_fd: int | None = None, preserve: int = 0,
+                 no_pivot: bool = False):
+        self.hooks_sock, self.ready_w, self.fifo_fd, self.preserve = hooks_sock, ready_w, fifo_fd, preserve
+        self.no_pivot = no_pivot
+        self.cgroup_paths: dict[str, str] | None = None  # the container's own, bound at /sys/fs/cgroup
+        self.state: dict | None = None  # from the runtime, for createContainer and startContainer hooks
+
+
 def container_init(spec: dict, bundle: str, join_cgroup, err_fd: int, console_sock, report=None,
-                   seccomp_bpf: bytes | None = None, userns_fd: int | None = None, helper_fd: int = -1) -> None:
+                   seccomp_bpf: bytes | None = None, userns_fd: int | None = None, helper_fd: int = -1,
+                   handshake: Handshake | None = None) -> None:
     """Never returns: execs the container's command, or writes the failure to err_fd and exits."""
     try:
         # Not dumpable until execve: nothing in the container may ptrace us or open
         # /proc/1/exe (the host's python3) while pocketbox's own code still runs here.
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
         report = report or explain.report
+        handshake = handshake or Handshake()
         join_cgroup(report)  # before anything else: every process the container ever has is counted
-        _setup(spec, bundle, console_sock, report, seccomp_bpf, userns_fd)
+        _setup(spec, bundle, console_sock, report, seccomp_bpf, userns_fd, handshake)
         _exec(spec["process"], err_fd, helper_fd, report,
-              as_init=spec.get("annotations", {}).get(INIT_ANNOTATION) == "true")
+              as_init=spec.get("annotations", {}).get(INIT_ANNOTATION) == "true",
+              keep=range(3, 3 + handshake.preserve), before_exec=lambda: _wait_for_start(spec, handshake, report))
     except InitError as e:
         _fail(err_fd, str(e), e.code)
     except OSError as e:
         _fail(err_fd, f"{e.strerror or e}{': ' + str(e.filename) if e.filename else ''}", 125)
     except BaseException as e:  # anything else is a bug, reported the same way
         _fail(err_fd, f"{type(e).__name__}: {e}", 125)
+
+
+def _wait_for_start(spec: dict, handshake: Handshake, report) -> None:
+    """`create` ends here: tell the runtime we are ready, block until `start`, then run the
+    startContainer hooks (in the container, after pivot_root)."""
+    if handshake.ready_w is not None:
+        os.write(handshake.ready_w, b"c")
+        os.close(handshake.ready_w)
+        report("created", waiting="for `start` (a byte on the start fifo)")
+    if handshake.fifo_fd is not None:
+        while not os.read(handshake.fifo_fd, 1):
+            pass
+        os.close(handshake.fifo_fd)
+    hooks = (spec.get("hooks") or {}).get("startContainer")
+    if hooks:
+        from pocketbox.runtime.hooks import HookError, run_hooks
+
+        try:
+            run_hooks("startContainer", hooks, dict(handshake.state or {}, status="created"))
+        except HookError as e:
+            raise InitError(str(e)) from None
+
+
+def _hook_handshake(spec: dict, handshake: Handshake, report) -> None:
+    """Before pivot_root: the runtime's prestart and createRuntime hooks, then createContainer's here."""
+    if handshake.hooks_sock is None:
+        return
+    handshake.hooks_sock.sendall(b"H")
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = handshake.hooks_sock.recv(65536)
+        if not chunk:
+            raise InitError("the runtime went away while its hooks ran")
+        data += chunk
+    reply = json.loads(data)
+    if "error" in reply:
+        raise InitError(reply["error"])
+    handshake.state = reply
+    hooks = (spec.get("hooks") or {}).get("createContainer")
+    if hooks:
+        from pocketbox.runtime.hooks import HookError, run_hooks
+
+        try:
+            run_hooks("createContainer", hooks, dict(reply, status="creating"))
+        except HookError as e:
+            raise InitError(str(e)) from None
+    report("hooks", ran="prestart, createRuntime (by the runtime), createContainer (here)")
 
 
 def _fail(err_fd: int, message: str, code: int) -> None:
@@ -93,7 +162,7 @@ def _fail(err_fd: int, message: str, code: int) -> None:
 
 
 def _setup(spec: dict, bundle: str, console_sock, report, seccomp_bpf: bytes | None = None,
-           userns_fd: int | None = None) -> None:
+           userns_fd: int | None = None, handshake: Handshake | None = None) -> None:
     # Import now: after pivot_root the host's Python library is out of reach.
     if spec["process"].get("terminal"):
         import socket  # noqa: F401
@@ -102,6 +171,9 @@ def _setup(spec: dict, bundle: str, console_sock, report, seccomp_bpf: bytes | N
         from pocketbox.runtime import seccomp  # noqa: F401
     if spec["process"].get("rlimits"):
         import resource  # noqa: F401
+    if spec.get("hooks"):
+        from pocketbox.runtime import hooks  # noqa: F401
+    _warn_unsupported(spec["process"], report)
     linux = spec.get("linux", {})
     for ns in linux.get("namespaces", []):  # namespaces prepared by the engine (the network's): join
         if ns.get("path") and ns["type"] in NAMESPACE_FLAGS:
@@ -135,20 +207,37 @@ def _setup(spec: dict, bundle: str, console_sock, report, seccomp_bpf: bytes | N
     else:
         sc.mount(root, root, None, sc.MS_BIND | sc.MS_REC)
     copy_up = set(filter(None, spec.get("annotations", {}).get(COPYUP_ANNOTATION, "").split("\n")))
-    rootfs.mount_all(root, spec.get("mounts", []), report, copy_up)
+    rootfs.mount_all(root, spec.get("mounts", []), report, copy_up,
+                     None if "cgroup" in wanted else (handshake or Handshake()).cgroup_paths)
     if any(m["destination"] == "/dev" and m.get("type") == "tmpfs" for m in spec.get("mounts", [])):
         rootfs.make_devices(root, report, linux.get("devices") or [])
-    rootfs.pivot(root, report)
+    elif linux.get("devices"):
+        rootfs.add_devices(root, report, linux["devices"])
+    if spec.get("rootfsPropagation"):
+        rootfs.set_propagation(root, spec["rootfsPropagation"], report)
+    _hook_handshake(spec, handshake or Handshake(), report)
+    if handshake and handshake.no_pivot:
+        rootfs.move_root(root, report)
+    else:
+        rootfs.pivot(root, report)
     _sysctls(linux.get("sysctl") or {}, report)  # before /proc/sys becomes read-only
     rootfs.mask_paths(linux.get("maskedPaths", []), linux.get("readonlyPaths", []), report)
     if spec.get("hostname") and "uts" in wanted:
         sc.sethostname(spec["hostname"])
         report("sethostname", name=spec["hostname"])
+    if spec.get("domainname") and "uts" in wanted:
+        with open("/proc/sys/kernel/domainname", "w") as f:
+            f.write(spec["domainname"])
+        report("setdomainname", name=spec["domainname"])
 
     process = spec["process"]
     _rlimits(process.get("rlimits") or [], report)
     _stdio(process, console_sock)
     cwd = process.get("cwd", "/")
+    if process.get("oomScoreAdj") is not None:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(process["oomScoreAdj"]))
+        report("oom_score_adj", value=process["oomScoreAdj"])
     os.umask(0o022)
     if userns_fd is None:
         _make_cwd(cwd)
@@ -162,12 +251,24 @@ def _setup(spec: dict, bundle: str, console_sock, report, seccomp_bpf: bytes | N
         os.setresuid(0, 0, 0)
         _make_cwd(cwd)  # as the container's root: never as the host's, in a bind-mounted host dir
     _switch_user(process, report, seccomp_bpf)
+    user_umask = (process.get("user") or {}).get("umask")
+    if user_umask is not None:
+        os.umask(int(user_umask))
     try:
         os.chdir(cwd)
     except OSError as e:
         raise InitError(f"cannot chdir to working directory {cwd!r}: {e.strerror}", 126) from None
     if not os.getcwd().startswith("/"):
         raise InitError(f"working directory {cwd!r} is outside the container", 126)
+
+
+def _warn_unsupported(process: dict, report) -> None:
+    """AppArmor and SELinux labels need an LSM pocketbox does not drive: said, then ignored."""
+    import sys
+
+    for key in ("apparmorProfile", "selinuxLabel"):
+        if process.get(key):
+            print(f"pocketbox: warning: process.{key} {process[key]!r} is ignored (not supported)", file=sys.stderr)
 
 
 def _sysctls(values: dict, report) -> None:
@@ -263,7 +364,8 @@ def _switch_user(process: dict, report, seccomp_bpf: bytes | None = None) -> Non
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
     sc.prctl(sc.PR_SET_KEEPCAPS, 0)
-    capabilities.apply(capabilities.mask(caps.get("effective", [])), capabilities.mask(caps.get("permitted", [])))
+    capabilities.apply(capabilities.mask(caps.get("effective", [])), capabilities.mask(caps.get("permitted", [])),
+                       capabilities.mask(caps.get("inheritable", [])), capabilities.mask(caps.get("ambient", [])))
     report("capabilities", effective=f"{capabilities.mask(caps.get('effective', [])):016x}", bounding=f"{bounding:016x}")
     if process.get("noNewPrivileges"):
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
@@ -291,18 +393,23 @@ def find_executable(name: str, path_env: str) -> str:
     raise InitError(f'exec: "{name}": executable file not found in $PATH', 127)
 
 
-def _exec(process: dict, err_fd: int, helper_fd: int, report=None, as_init: bool = False) -> None:
+def _exec(process: dict, err_fd: int, helper_fd: int, report=None, as_init: bool = False, keep=(),
+          before_exec=None) -> None:
     """execve the sealed pocketbox-exec, which resets signals and execs the command (its errno, if
     that fails, comes back on err_fd). Every other fd of the runtime is closed (CVE-2024-21626).
     `as_init`: pocketbox-exec stays as PID 1 and runs the command as its child (run --init)."""
     args = process["args"]
     env = dict(e.split("=", 1) for e in process.get("env", []) if "=" in e)
     path = find_executable(args[0], env.get("PATH", ""))
+    if before_exec is not None:  # (after the lookup: a command that is not there fails `create`)
+        before_exec()
     (report or explain.report)("execve", path=path, argv=args, env=process.get("env", []),
                                via="pocketbox-exec from a sealed memfd" + (", which stays as PID 1 (an init that "
                                                                            "reaps and forwards signals)" if as_init
                                                                            else ""))
-    close_fds_except([err_fd, helper_fd])
+    close_fds_except([err_fd, helper_fd, *keep])
+    for fd in keep:
+        os.set_inheritable(fd, True)
     os.set_inheritable(err_fd, True)  # pocketbox-exec marks it close-on-exec for the last execve
     try:
         os.execve(helper_fd, [EXEC_MAGIC, f"init:{err_fd}" if as_init else str(err_fd), path, *args], env)

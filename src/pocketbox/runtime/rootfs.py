@@ -12,16 +12,28 @@ import stat
 from pocketbox import syscalls as sc
 from pocketbox.filecopy import copy_file_fd
 
-MOUNT_FLAGS = {
+MS_SYNCHRONOUS, MS_MANDLOCK, MS_DIRSYNC, MS_NODIRATIME, MS_SILENT = 16, 64, 128, 2048, 32768
+MS_UNBINDABLE, MS_SHARED, MS_RELATIME, MS_LAZYTIME = 1 << 17, 1 << 20, 1 << 21, 1 << 25
+MOUNT_FLAGS = {  # the options runc knows that are flags (man 8 mount); anything else is filesystem data
     "ro": (sc.MS_RDONLY, True), "rw": (sc.MS_RDONLY, False),
     "nosuid": (sc.MS_NOSUID, True), "suid": (sc.MS_NOSUID, False),
     "nodev": (sc.MS_NODEV, True), "dev": (sc.MS_NODEV, False),
     "noexec": (sc.MS_NOEXEC, True), "exec": (sc.MS_NOEXEC, False),
-    "strictatime": (sc.MS_STRICTATIME, True), "noatime": (sc.MS_NOATIME, True),
+    "sync": (MS_SYNCHRONOUS, True), "async": (MS_SYNCHRONOUS, False),
+    "dirsync": (MS_DIRSYNC, True), "mand": (MS_MANDLOCK, True), "nomand": (MS_MANDLOCK, False),
+    "atime": (sc.MS_NOATIME, False), "noatime": (sc.MS_NOATIME, True),
+    "diratime": (MS_NODIRATIME, False), "nodiratime": (MS_NODIRATIME, True),
+    "relatime": (MS_RELATIME, True), "norelatime": (MS_RELATIME, False),
+    "strictatime": (sc.MS_STRICTATIME, True), "nostrictatime": (sc.MS_STRICTATIME, False),
+    "lazytime": (MS_LAZYTIME, True), "nolazytime": (MS_LAZYTIME, False),
+    "silent": (MS_SILENT, True), "loud": (MS_SILENT, False), "defaults": (0, True),
     "bind": (sc.MS_BIND, True), "rbind": (sc.MS_BIND | sc.MS_REC, True),
 }
 PROPAGATION = {"private": sc.MS_PRIVATE, "rprivate": sc.MS_PRIVATE | sc.MS_REC,
-               "slave": sc.MS_SLAVE, "rslave": sc.MS_SLAVE | sc.MS_REC}
+               "slave": sc.MS_SLAVE, "rslave": sc.MS_SLAVE | sc.MS_REC,
+               "shared": MS_SHARED, "rshared": MS_SHARED | sc.MS_REC,
+               "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | sc.MS_REC}
+IDMAP_OPTIONS = ("idmap", "ridmap")  # need the user namespace's mappings: only with a user namespace
 
 # name, type, major, minor (all 0666, root-owned): crun's and runc's default set
 DEFAULT_DEVICES = [("null", "c", 1, 3), ("zero", "c", 1, 5), ("full", "c", 1, 7), ("random", "c", 1, 8),
@@ -39,6 +51,9 @@ def parse_options(options: list[str]) -> tuple[int, int, str]:
             flags = flags | bit if on else flags & ~bit
         elif o in PROPAGATION:
             prop |= PROPAGATION[o]
+        elif o in IDMAP_OPTIONS:
+            raise OSError(22, f"mount option {o!r} needs a user namespace and an idmapped-mount capable kernel;"
+                              " pocketbox idmaps only the image layers")
         else:
             data.append(o)
     return flags, prop, ",".join(data)
@@ -98,11 +113,14 @@ def fd_path(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
-def mount_all(rootfs: str, mounts: list[dict], report, copy_up: set[str] = frozenset()) -> None:
+def mount_all(rootfs: str, mounts: list[dict], report, copy_up: set[str] = frozenset(),
+              own_cgroups: dict[str, str] | None = None) -> None:
     """Mount each OCI mount entry at its destination inside `rootfs` (before pivot_root).
 
     A bind whose destination is in `copy_up` and whose source directory is empty is first
-    filled with what the image has there (Docker's volume copy-up)."""
+    filled with what the image has there (Docker's volume copy-up). `own_cgroups` (hierarchy ->
+    the container's directory) is given when the container shares the host's cgroup namespace:
+    /sys/fs/cgroup then shows only those directories, bound, as runc does."""
     root_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for m in mounts:
@@ -113,7 +131,7 @@ def mount_all(rootfs: str, mounts: list[dict], report, copy_up: set[str] = froze
             if dest.rstrip("/") == "/proc" and kind != "proc":
                 raise OSError(1, f"only a proc filesystem may be mounted on /proc, not {kind!r}")
             if kind == "cgroup":
-                _mount_cgroupfs(root_fd, dest, report)
+                _mount_cgroupfs(root_fd, dest, report, own_cgroups)
                 continue
             is_bind = bool(flags & sc.MS_BIND)
             if is_bind and dest in copy_up:
@@ -219,11 +237,14 @@ def copy_tree_fd(src_fd: int, dst_fd: int) -> None:
             os.chown(name, st.st_uid, st.st_gid, dir_fd=dst_fd, follow_symlinks=False)
 
 
-def _mount_cgroupfs(root_fd: int, dest: str, report) -> None:
+def _mount_cgroupfs(root_fd: int, dest: str, report, own_cgroups: dict[str, str] | None = None) -> None:
     """/sys/fs/cgroup, read-only, showing the container's own cgroup namespace.
 
     cgroup v2: one cgroup2 mount. v1/hybrid: a tmpfs holding one mount per v1 hierarchy the host
-    has (as Docker does), plus the hybrid unified tree; then the tmpfs is made read-only."""
+    has (as Docker does), plus the hybrid unified tree; then the tmpfs is made read-only.
+    Without a cgroup namespace of its own (`own_cgroups`), the container's directories are
+    bound instead: a fresh mount would show the host's whole tree (and a fresh cgroup2 mount
+    outside a cgroup namespace waits for the kernel, several ms)."""
     flags = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
     host = []
     with open("/proc/self/mountinfo") as f:
@@ -235,7 +256,10 @@ def _mount_cgroupfs(root_fd: int, dest: str, report) -> None:
     if any(p == "/sys/fs/cgroup" and t == "cgroup2" for p, t, _ in host):
         target_fd = open_in_root(root_fd, dest, "dir")
         try:
-            sc.mount("cgroup", fd_path(target_fd), "cgroup2", flags | sc.MS_RDONLY)
+            if own_cgroups:
+                _bind_readonly(own_cgroups["unified"], fd_path(target_fd), flags)
+            else:
+                sc.mount("cgroup", fd_path(target_fd), "cgroup2", flags | sc.MS_RDONLY)
         finally:
             os.close(target_fd)
         report("mount", source="cgroup", target=dest, fstype="cgroup2", options="ro,nosuid,nodev,noexec")
@@ -255,12 +279,21 @@ def _mount_cgroupfs(root_fd: int, dest: str, report) -> None:
                 continue
             sub = os.path.join(base, name)
             os.mkdir(sub, 0o755)
+            if own_cgroups and name in own_cgroups:
+                _bind_readonly(own_cgroups[name], sub, flags)
+                report("mount", source=own_cgroups[name], target=f"{dest}/{name}", fstype="bind", options="ro")
+                continue
             data = ",".join(o for o in options.split(",") if o not in ("rw", "ro")) if fstype == "cgroup" else None
             sc.mount("cgroup", sub, fstype, flags | sc.MS_RDONLY, data or None)
             report("mount", source="cgroup", target=f"{dest}/{name}", fstype=fstype, options=f"ro,{data or ''}")
         sc.mount(None, base, None, sc.MS_REMOUNT | sc.MS_RDONLY | flags)
     finally:
         os.close(target_fd)
+
+
+def _bind_readonly(source: str, target: str, flags: int) -> None:
+    sc.mount(source, target, None, sc.MS_BIND)
+    sc.mount(None, target, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | flags)
 
 
 def make_devices(rootfs: str, report, extra: list[dict] = ()) -> None:
@@ -278,24 +311,58 @@ def make_devices(rootfs: str, report, extra: list[dict] = ()) -> None:
         for name, kind, major, minor in DEFAULT_DEVICES:
             os.mknod(name, stat.S_IFCHR | 0o666, os.makedev(major, minor), dir_fd=dev)
             report("mknod", path=f"/dev/{name}", device=f"{kind} {major}:{minor}")
-        for d in extra:
-            name = os.path.normpath(d["path"]).removeprefix("/dev/")
-            if name.startswith("..") or d["path"] == "/dev" or name.startswith("/"):
-                raise OSError(22, f"device path {d['path']!r} is not under /dev")
-            parent, _, base = name.rpartition("/")
-            pfd = open_dir_creating(dev, parent) if parent else os.dup(dev)
-            try:
-                kind = stat.S_IFBLK if d["type"] == "b" else stat.S_IFCHR
-                os.mknod(base, kind | (d.get("fileMode") or 0o666), os.makedev(d["major"], d["minor"]), dir_fd=pfd)
-                os.chown(base, d.get("uid", 0), d.get("gid", 0), dir_fd=pfd, follow_symlinks=False)
-            finally:
-                os.close(pfd)
-            report("mknod", path=d["path"], device=f"{d['type']} {d['major']}:{d['minor']}")
+        _device_nodes(dev, extra, report)
         for target, name in DEV_SYMLINKS:
             os.symlink(target, name, dir_fd=dev)
     finally:
         os.umask(old)
         os.close(dev)
+
+
+def _device_nodes(dev: int, devices, report) -> None:
+    """linux.devices below the /dev directory fd `dev` (parents made inside it), with owners."""
+    for d in devices:
+        name = os.path.normpath(d["path"]).removeprefix("/dev/")
+        if name.startswith("..") or d["path"] == "/dev" or name.startswith("/"):
+            raise OSError(22, f"device path {d['path']!r} is not under /dev")
+        parent, _, base = name.rpartition("/")
+        pfd = open_dir_creating(dev, parent) if parent else os.dup(dev)
+        try:
+            kind = stat.S_IFBLK if d["type"] == "b" else stat.S_IFIFO if d["type"] == "p" else stat.S_IFCHR
+            try:
+                os.unlink(base, dir_fd=pfd)  # (a node the rootfs has is replaced, as runc does)
+            except FileNotFoundError:
+                pass
+            os.mknod(base, kind | (d.get("fileMode") or 0o666), os.makedev(d.get("major", 0), d.get("minor", 0)),
+                     dir_fd=pfd)
+            os.chown(base, d.get("uid", 0), d.get("gid", 0), dir_fd=pfd, follow_symlinks=False)
+        finally:
+            os.close(pfd)
+        report("mknod", path=d["path"], device=f"{d['type']} {d.get('major', 0)}:{d.get('minor', 0)}")
+
+
+def add_devices(rootfs: str, report, devices: list[dict]) -> None:
+    """linux.devices when /dev is the rootfs's own directory (no tmpfs there): made in it,
+    resolved inside the rootfs."""
+    root_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        dev = open_dir_creating(root_fd, "dev")
+    finally:
+        os.close(root_fd)
+    old = os.umask(0)
+    try:
+        _device_nodes(dev, devices, report)
+    finally:
+        os.umask(old)
+        os.close(dev)
+
+
+def set_propagation(rootfs: str, mode: str, report) -> None:
+    """linux.rootfsPropagation: the propagation of the container's root mount (before pivot_root)."""
+    if mode not in PROPAGATION:
+        raise OSError(22, f"invalid rootfsPropagation {mode!r}")
+    sc.mount(None, rootfs, None, PROPAGATION[mode])
+    report("mount", target=rootfs, propagation=mode)
 
 
 def pivot(rootfs: str, report) -> None:
@@ -314,6 +381,16 @@ def pivot(rootfs: str, report) -> None:
     finally:
         os.close(old_root)
         os.close(new_root)
+
+
+def move_root(rootfs: str, report) -> None:
+    """runc --no-pivot: mount the rootfs over / and chroot into it (for a rootfs pivot_root
+    refuses, such as ramfs); weaker than pivot_root, as the old root stays beneath."""
+    os.chdir(rootfs)
+    sc.mount(rootfs, "/", None, sc.MS_MOVE)
+    os.chroot(".")
+    os.chdir("/")
+    report("chroot", new_root=rootfs, how="mount(MS_MOVE) onto /, chroot(.)")
 
 
 def mask_paths(masked: list[str], readonly: list[str], report) -> None:

@@ -12,13 +12,13 @@
     forward signals / the pty, waitpid()
     kill what is left in the cgroup, rmdir it
 """
-import json
 import os
-import signal
-from pocketbox import explain, syscalls as sc
+import _signal as signal  # the C module: signal.py builds enums, and importing enum delays start-up
+
+from pocketbox import explain, jsonlite as json, syscalls as sc
 from pocketbox.errors import PocketboxError
-from pocketbox.runtime.cgroups import ContainerCgroup, Limits
-from pocketbox.runtime.init import InitError, container_init, exec_failure, sealed_exec_helper
+from pocketbox.runtime.cgroups import DEFAULT_DEVICE_RULES, CgroupPathError, ContainerCgroup, Limits, spec_path
+from pocketbox.runtime.init import Handshake, InitError, container_init, exec_failure, sealed_exec_helper
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
@@ -32,14 +32,22 @@ class Exit:
         self.code, self.oom_killed = code, oom_killed
 
 
+IN_RUNTIME_HOOKS = ("prestart", "createRuntime")  # run by us, between fork and pivot_root
+HANDSHAKE_HOOKS = IN_RUNTIME_HOOKS + ("createContainer", "startContainer")
+
+
 def limits_from_spec(spec: dict) -> Limits:
-    r = spec.get("linux", {}).get("resources", {})
-    mem, cpu, pids = r.get("memory", {}), r.get("cpu", {}), r.get("pids", {})
+    return limits_from_resources(spec.get("linux", {}).get("resources") or {})
+
+
+def limits_from_resources(r: dict, devices: bool = True) -> Limits:
+    """linux.resources (or the JSON `update` reads) as Limits; `devices`: apply the device rules."""
+    mem, cpu, pids = r.get("memory") or {}, r.get("cpu") or {}, r.get("pids") or {}
     limits = Limits(memory=mem.get("limit"), memory_swap=mem.get("swap"), cpu_shares=cpu.get("shares"),
                     pids_limit=pids.get("limit"), cpu_quota=cpu.get("quota"), cpu_period=cpu.get("period"),
                     cpuset_cpus=cpu.get("cpus"), cpuset_mems=cpu.get("mems"),
                     memory_reservation=mem.get("reservation"), oom_kill_disable=bool(mem.get("disableOOMKiller")))
-    for d in r.get("devices") or []:  # in order, after the defaults: a deny of everything starts afresh
+    for d in (r.get("devices") or []) if devices else []:  # in order, after the defaults: a deny-all starts afresh
         if not d.get("allow"):
             if d.get("type", "a") == "a" and d.get("major", -1) == -1:
                 limits.devices = []
@@ -47,6 +55,7 @@ def limits_from_spec(spec: dict) -> Limits:
         major = d["major"] if d.get("major", -1) not in (-1, None) else "*"
         minor = d["minor"] if d.get("minor", -1) not in (-1, None) else "*"
         limits.devices.append(f"{d.get('type', 'a')} {major}:{minor} {d.get('access', 'rwm')}")
+    limits.devices += [rule for rule in DEFAULT_DEVICE_RULES if rule not in limits.devices]  # always, as runc
     return limits
 
 
@@ -74,21 +83,32 @@ def exit_code(status: int) -> int:
 class Container:
     """One started container process and its cgroup."""
 
-    def __init__(self, bundle: str, container_id: str, report=None, stdio: tuple[int, int, int] | None = None):
+    def __init__(self, bundle: str, container_id: str, report=None, stdio: tuple[int, int, int] | None = None,
+                 spec: dict | None = None, preserve_fds: int = 0, no_pivot: bool = False):
         self.bundle = bundle
         self.stdio = stdio  # fds that become the container's 0, 1, 2 (when it has no terminal)
         self.id = container_id
-        with open(os.path.join(bundle, "config.json")) as f:
-            self.spec = json.load(f)
+        if spec is None:
+            with open(os.path.join(bundle, "config.json")) as f:
+                spec = json.load(f)
+        self.spec = spec
+        self.preserve_fds, self.no_pivot = preserve_fds, no_pivot
         self.report = report or explain.report
-        self.cgroup = ContainerCgroup(container_id, on_write=lambda p, v: self.report("cgroup", file=p, value=v))
+        try:
+            path = spec_path(spec.get("linux", {}).get("cgroupsPath"), container_id)
+        except CgroupPathError as e:
+            raise StartError(str(e)) from None
+        self.cgroup_path = path
+        self.cgroup = ContainerCgroup(container_id, on_write=lambda p, v: self.report("cgroup", file=p, value=v),
+                                      path=path)
         self.pid = 0
         self.console: int | None = None
         self.seccomp_bpf = seccomp_program(self.spec)
         self.userns_fd: int | None = None
 
-    def start(self) -> None:
-        """Fork the container process and wait until it has exec'd its command (or failed)."""
+    def start(self, start_fifo: int | None = None) -> None:
+        """Fork the container process and wait until it has exec'd its command (or failed).
+        `start_fifo` (`create`): it waits instead, ready to exec, until a byte arrives there."""
         try:
             helper_fd = sealed_exec_helper()
         except (InitError, OSError) as e:
@@ -114,11 +134,18 @@ class Container:
                 raise StartError(f"cannot create the container's user namespace: {e}") from None
         terminal = bool(self.spec["process"].get("terminal"))
         err_r, err_w = os.pipe()
-        parent_sock = child_sock = None
+        parent_sock = child_sock = hooks_parent = hooks_child = None
         if terminal:
             import socket
 
             parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        if any((self.spec.get("hooks") or {}).get(kind) for kind in HANDSHAKE_HOOKS):
+            import socket
+
+            hooks_parent, hooks_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ready_r, ready_w = os.pipe() if start_fifo is not None else (None, None)
+        handshake = Handshake(hooks_child, ready_w, start_fifo, self.preserve_fds, self.no_pivot)
+        handshake.cgroup_paths = self.cgroup.paths
         pid_ns = next((ns for ns in self.spec.get("linux", {}).get("namespaces", []) if ns["type"] == "pid"), None)
         new_pid_ns = pid_ns is not None
         own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
@@ -136,14 +163,17 @@ class Container:
                 for s in FORWARDED_SIGNALS:
                     signal.signal(s, signal.SIG_DFL)
                 os.close(err_r)
-                if parent_sock:
-                    parent_sock.close()
+                for end in (parent_sock, hooks_parent):
+                    if end:
+                        end.close()
+                if ready_r is not None:
+                    os.close(ready_r)
                 if self.stdio and not terminal:
                     for target, fd in enumerate(self.stdio):
                         if fd != target:
                             os.dup2(fd, target)
                 container_init(self.spec, self.bundle, self.cgroup.join, err_w, child_sock, self.report,
-                               self.seccomp_bpf, self.userns_fd, helper_fd)
+                               self.seccomp_bpf, self.userns_fd, helper_fd, handshake)
             if new_pid_ns:
                 sc.setns(own_pid_ns, sc.CLONE_NEWPID)  # later children (hooks, cleanup) stay in ours
             self.report("fork", pid=pid, namespace="host" if not new_pid_ns else "the PID namespace of "
@@ -156,18 +186,29 @@ class Container:
             if self.userns_fd is not None:  # the container's process holds it now
                 os.close(self.userns_fd)
                 self.userns_fd = None
-            if child_sock:
-                child_sock.close()
+            for end in (child_sock, hooks_child):
+                if end:
+                    end.close()
+            if ready_w is not None:
+                os.close(ready_w)
         self.pid = pid
         try:
+            if hooks_parent is not None:
+                self._runtime_hooks(hooks_parent)
+            created = ready_r is not None and os.read(ready_r, 1) == b"c"
+            if ready_r is not None:
+                os.close(ready_r)
             err = b""
-            while chunk := os.read(err_r, 65536):
+            while not created and (chunk := os.read(err_r, 65536)):
                 err += chunk
             os.close(err_r)
             if err:
                 os.waitpid(pid, 0)
                 message, code = exec_failure(json.loads(err), self.spec["process"]["args"])
                 raise StartError(f"failed to start container: {message}", code)
+            if ready_r is not None and not created:
+                os.waitpid(pid, 0)
+                raise StartError("failed to start container: its first process ended during set-up")
             if terminal:
                 import socket
 
@@ -178,6 +219,25 @@ class Container:
             self._kill_and_reap()
             self.cgroup.destroy()
             raise
+
+    def _runtime_hooks(self, sock) -> None:
+        """Between fork and pivot_root: the child says "H" once its namespaces and mounts exist;
+        we run prestart and createRuntime hooks and answer with the state (or the error)."""
+        from pocketbox.runtime.hooks import HookError, hook_state, run_hooks
+
+        try:
+            if sock.recv(1) != b"H":
+                return  # the child failed before: the error pipe says why
+            state = hook_state(self.id, "creating", self.pid, self.bundle, self.spec.get("annotations"))
+            reply = state
+            try:
+                for kind in IN_RUNTIME_HOOKS:
+                    run_hooks(kind, (self.spec.get("hooks") or {}).get(kind) or [], state)
+            except HookError as e:
+                reply = {"error": str(e)}
+            sock.sendall(json.dumps(reply).encode() + b"\n")
+        finally:
+            sock.close()
 
     def _kill_and_reap(self) -> None:
         try:
