@@ -1,7 +1,7 @@
 #!/bin/sh
 # Run the whole test suite (as root) with the interpreter scripts/install.sh set up. On first use
 # it installs what only the tests need: the peers and clients they compare with or drive (podman,
-# buildah, runc, skopeo, umoci, Docker's dockerd, docker-compose), the registry, busybox-static
+# buildah, runc, containerd, skopeo, umoci, Docker's dockerd, docker-compose), the registry, busybox-static
 # and debootstrap for the test images, qemu for the cgroup v2 VM, pytest, and docker-py (a second
 # Engine API client). Extra arguments go to pytest
 # (sh scripts/test.sh -m "not vm" -x).
@@ -11,7 +11,7 @@ PY=${POCKETBOX_PREFIX:-/opt/pocketbox}/venv/bin/python
 [ -x "$PY" ] || { echo "test.sh: run scripts/install.sh first" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "test.sh: run it as root" >&2; exit 1; }
 
-TEST_PACKAGES="docker-registry skopeo umoci runc podman buildah docker.io docker-compose busybox-static debootstrap \
+TEST_PACKAGES="docker-registry skopeo umoci runc podman containerd buildah docker.io docker-compose busybox-static debootstrap \
   qemu-system-x86 e2fsprogs"
 . "$SRC/scripts/packages.sh"
 install_packages $TEST_PACKAGES

@@ -84,9 +84,10 @@ def create(root: str, container_id: str, bundle: str, console_socket: str | None
     bundle = os.path.abspath(bundle)
     spec = load_bundle(bundle)
     _check_terminal(spec, console_socket, detached=True)
+    cgroup_path = _cgroup_path(spec, container_id)
     path = state_dir.reserve(root, container_id)
     try:
-        state_dir.mark_creating(path)
+        state_dir.mark_creating(path, cgroup_path)
         fifo = os.path.join(path, state_dir.FIFO)
         os.mkfifo(fifo, 0o622)
         fifo_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)  # O_RDWR: opening never blocks; reads do
@@ -110,6 +111,15 @@ def create(root: str, container_id: str, bundle: str, console_socket: str | None
         state_dir.remove(path)
         raise
     return state_dir.load(root, container_id)
+
+
+def _cgroup_path(spec: dict, container_id: str) -> str:
+    from pocketbox.runtime.cgroups import CgroupPathError, spec_path
+
+    try:
+        return spec_path((spec.get("linux") or {}).get("cgroupsPath"), container_id)
+    except CgroupPathError as e:
+        raise OCIError(str(e)) from None
 
 
 def _save(path: str, container) -> None:
@@ -139,10 +149,11 @@ def run(root: str, container_id: str, bundle: str, console_socket: str | None = 
     bundle = os.path.abspath(bundle)
     spec = load_bundle(bundle)
     _check_terminal(spec, console_socket, detached=False)
+    cgroup_path = _cgroup_path(spec, container_id)
     path = state_dir.reserve(root, container_id)
     container = None
     try:
-        state_dir.mark_creating(path)
+        state_dir.mark_creating(path, cgroup_path)
         try:
             container = Container(bundle, container_id, spec=spec, preserve_fds=preserve_fds, no_pivot=no_pivot)
             container.start()
@@ -233,8 +244,8 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
     except OCIError:
         path = os.path.join(root, container_id)
         state_dir.check_id(container_id)
-        if os.path.isdir(path) and not os.path.exists(os.path.join(path, "creating")):
-            state_dir.remove(path)  # what a killed `create` left
+        if os.path.isdir(path) and state_dir.abandoned(path):
+            state_dir.clean_abandoned(path, container_id)  # what a killed `create` left
         if force:
             return
         raise

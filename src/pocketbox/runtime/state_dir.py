@@ -118,27 +118,47 @@ def reserve(root: str, container_id: str) -> str:
     except FileExistsError:
         if os.path.exists(os.path.join(path, "state.json")):
             raise OCIError(f"container with id exists: {container_id}") from None
-        if _abandoned(path):  # a create killed before it wrote its state
-            remove(path)
+        if abandoned(path):  # a create killed before it wrote its state
+            clean_abandoned(path, container_id)
             os.mkdir(path, 0o711)
         else:
             raise OCIError(f"container with id exists: {container_id}") from None
     return path
 
 
-def _abandoned(path: str) -> bool:
-    """A directory without state whose creator is gone (its pid is in `creating`)."""
+def _creating(path: str) -> list[str] | None:
+    """What `creating` says: the creator's pid and start time, and the cgroup path it uses."""
     try:
         with open(os.path.join(path, "creating")) as f:
-            pid, start = f.read().split()
-    except (OSError, ValueError):
+            fields = f.read().split("\n")
+        return fields if len(fields) == 3 else None
+    except OSError:
+        return None
+
+
+def abandoned(path: str) -> bool:
+    """A directory without state whose creator is gone."""
+    fields = _creating(path)
+    if fields is None:
         return time.time() - os.stat(path).st_mtime > 60
-    return not process_alive(int(pid), start)
+    return not process_alive(int(fields[0]), fields[1])
 
 
-def mark_creating(path: str) -> None:
+def clean_abandoned(path: str, container_id: str) -> None:
+    """What a `create` killed on the way left: its container's processes and cgroup, its directory."""
+    fields = _creating(path)
+    if fields is not None:
+        from pocketbox.runtime.cgroups import ContainerCgroup
+
+        ContainerCgroup(container_id, path=fields[2]).destroy()
+    remove(path)
+
+
+def mark_creating(path: str, cgroup_path: str) -> None:
+    """Written before anything else exists: whoever finds the directory without state.json can
+    tell a create in progress from one that was killed, and what it may have left."""
     with open(os.path.join(path, "creating"), "w") as f:
-        f.write(f"{os.getpid()} {process_start_time(os.getpid())}")
+        f.write(f"{os.getpid()}\n{process_start_time(os.getpid())}\n{cgroup_path}")
 
 
 def save(path: str, data: dict) -> None:
