@@ -20,7 +20,8 @@ class _Decoding:
 
 
 _scan = _json.make_scanner(_Decoding())
-_encode = _json.make_encoder({}, None, _json.encode_basestring_ascii, None, ": ", ", ", False, False, True)
+_encoders = {sort: _json.make_encoder({}, None, _json.encode_basestring_ascii, None, ": ", ", ", sort, False, True)
+             for sort in (False, True)}
 WHITESPACE = " \t\n\r"
 
 
@@ -43,6 +44,6 @@ def load(f) -> object:
     return loads(f.read())
 
 
-def dumps(value: object) -> str:
-    """json.dumps(value) for dicts, lists, strings, numbers, booleans and None."""
-    return "".join(_encode(value, 0))
+def dumps(value: object, sort_keys: bool = False) -> str:
+    """json.dumps(value, sort_keys=...) for dicts, lists, strings, numbers, booleans and None."""
+    return "".join(_encoders[sort_keys](value, 0))

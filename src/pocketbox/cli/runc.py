@@ -154,9 +154,12 @@ def main(argv: list[str] | None = None) -> int:
         from pocketbox.errors import PocketboxError
         from pocketbox.runtime.state_dir import OCIError
 
-        if not isinstance(e, (OCIError, PocketboxError, OSError, ValueError)):
+        if isinstance(e, (OCIError, PocketboxError, OSError, ValueError)):
+            log.write("error", _message(e))
+        elif os.environ.get("POCKETBOX_DEBUG"):
             raise
-        log.write("error", _message(e))
+        else:  # a bug: still one line, and how to see more
+            log.write("error", f"internal error: {type(e).__name__}: {e} (POCKETBOX_DEBUG=1 shows the traceback)")
         return 1
 
 

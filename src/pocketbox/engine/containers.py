@@ -23,6 +23,7 @@ from pocketbox.image.store import Store
 from pocketbox.locks import locked, open_lock, try_lock
 from pocketbox.logs import LogWriter
 from pocketbox.processes import process_alive, process_start_time  # noqa: F401 (used by the other engine modules)
+from pocketbox.runtime.cgroups import PARENT as CGROUPS_PARENT  # the engine puts containers at /pocketbox/<id>
 from pocketbox.state import ensure_dir, read_json, remove_tree, write_json_atomic
 
 NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")  # Docker's: two characters at least
@@ -45,6 +46,12 @@ class Containers:
     # --- records ------------------------------------------------------------------------------
     def dir(self, cid: str) -> Path:
         return self.root / cid
+
+    def cgroup(self, cid: str):
+        """The container's cgroup, where its bundle (linux.cgroupsPath) puts it."""
+        from pocketbox.runtime.run import bundle_cgroup
+
+        return bundle_cgroup(str(self.dir(cid)), cid)
 
     @contextmanager
     def lock(self, cid: str):
@@ -117,9 +124,7 @@ class Containers:
                 r["State"].update(Status="exited", Running=False, Paused=False, Pid=0, ExitCode=LOST_EXIT_CODE,
                                   FinishedAt=now(),
                                   Error="the container's process ended while no pocketbox process was watching it")
-            from pocketbox.runtime.cgroups import ContainerCgroup
-
-            ContainerCgroup(record["Id"]).destroy()
+            self.cgroup(record["Id"]).destroy()
             self.disconnect(record)
             record = self.update(record["Id"], lost) or record
         return record
@@ -228,6 +233,7 @@ class Containers:
                 mounts=specs.default_mounts(str(etc_dir), mounts, extra["ShmSize"], extra["IpcMode"]),
                 seccomp=seccomp, network=o.network, netns=None if o.network == "none" else str(cdir / "netns"),
                 resources=resources, overlay=overlay, privileged=o.privileged, copy_up=copy_up,
+                cgroups_path=f"/{CGROUPS_PARENT}/{cid}",
                 shared=self._shared_namespaces(extra), rlimits=extra["rlimits"], sysctl=extra["Sysctls"],
                 init=o.init)
             if id_maps:
@@ -636,9 +642,7 @@ class Containers:
 
     def _record(self, cid, name, o, image, args, bundle, mounts, lowers, memory, swap, quota, period,
                 no_new_privs) -> dict:
-        from pocketbox.runtime.cgroups import ContainerCgroup
-
-        cgroup = ContainerCgroup(cid)
+        cgroup = self.cgroup(cid)  # (the bundle is written: it says where)
         cdir = self.dir(cid)
         return {
             "Id": cid, "Name": "/" + name, "Created": now(),
@@ -769,9 +773,7 @@ class Containers:
                 self._kill(record)
             recorded = (record.get("Cgroup") or {}).get("Paths") or {}
             if not recorded or any(os.path.isdir(p) for p in recorded.values()):  # (a clean exit removed them)
-                from pocketbox.runtime.cgroups import ContainerCgroup
-
-                ContainerCgroup(cid).destroy()
+                self.cgroup(cid).destroy()
             self.disconnect(record)
             self._keep_exit_code(cid, record["State"].get("ExitCode", 0))
             remove_tree(self.dir(cid), ignore_errors=True)
@@ -837,10 +839,8 @@ class Containers:
             return None
 
     def _kill(self, record: dict) -> None:
-        from pocketbox.runtime.cgroups import ContainerCgroup
-
         state = record["State"]
-        ContainerCgroup(record["Id"]).kill_all()
+        self.cgroup(record["Id"]).kill_all()
         deadline = time.monotonic() + 10
         while process_alive(state.get("Pid", 0), state.get("PidStartTime")) and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -194,8 +194,6 @@ def commit(engine: Containers, ref: str, target: str | None, message: str = "", 
     """`commit`: a new image = the container's image + its changes as one layer."""
     from pocketbox.engine.spec import mount_points
     from pocketbox.image.changes import write_layer
-    from pocketbox.runtime.cgroups import ContainerCgroup
-
     record = engine.find(ref)
     store = engine.store
     image = store.image(record["Image"])
@@ -206,7 +204,7 @@ def commit(engine: Containers, ref: str, target: str | None, message: str = "", 
     base_manifest = json.loads(store.read_blob(image["ManifestDigest"]))
     base_config["config"] = apply_changes(base_config.get("config") or {}, changes or [])
     running = record["State"]["Status"] == "running"
-    cgroup = ContainerCgroup(record["Id"])
+    cgroup = engine.cgroup(record["Id"])
     if running and pause:
         cgroup.freeze()
     try:

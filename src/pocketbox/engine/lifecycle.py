@@ -99,10 +99,8 @@ class Lifecycle:
         record = self.engine.find(ref)
         if not running(record):
             return record
-        from pocketbox.runtime.cgroups import ContainerCgroup
-
         state = record["State"]
-        cgroup = ContainerCgroup(record["Id"])
+        cgroup = self.engine.cgroup(record["Id"])
         if state["Status"] == "paused":
             cgroup.thaw()
         try:
@@ -179,15 +177,13 @@ class Lifecycle:
                 pass
 
     def pause(self, ref: str, paused: bool) -> dict:
-        from pocketbox.runtime.cgroups import ContainerCgroup
-
         record = self.engine.find(ref)
         status = record["State"]["Status"]
         if paused and status != "running":
             raise Conflict(f"container {record['Id']} is not running")
         if not paused and status != "paused":
             raise Conflict(f"container {record['Id']} is not paused")
-        cgroup = ContainerCgroup(record["Id"])
+        cgroup = self.engine.cgroup(record["Id"])
         cgroup.freeze() if paused else cgroup.thaw()
         events.container("pause" if paused else "unpause", record)
         return self.engine.update(record["Id"], lambda r: r["State"].update(

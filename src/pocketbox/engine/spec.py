@@ -86,7 +86,8 @@ def build(*, args: list[str], env: list[str], cwd: str, user: User, hostname: st
           caps: list[str], no_new_privs: bool, read_only: bool, mounts: list[dict], network: str,
           resources: dict, overlay: str, privileged: bool, copy_up: list[str] | None = None,
           netns: str | None = None, seccomp: dict | None = None, shared: dict | None = None,
-          rlimits: list | None = None, sysctl: dict | None = None, init: bool = False) -> dict:
+          rlimits: list | None = None, sysctl: dict | None = None, init: bool = False,
+          cgroups_path: str | None = None) -> dict:
     """`netns`: the path of a network namespace the engine prepares (bridge, container:NAME);
     without it the runtime makes a new, empty one (none). `shared`: {"pid"|"ipc"|"uts": "host" (the
     host's: no namespace) or a /proc/PID/ns path (another container's)}."""
@@ -109,6 +110,7 @@ def build(*, args: list[str], env: list[str], cwd: str, user: User, hostname: st
         "hostname": hostname,
         "mounts": mounts,
         "linux": {
+            **({"cgroupsPath": cgroups_path} if cgroups_path else {}),
             "namespaces": namespaces,
             "resources": resources,
             "maskedPaths": [] if privileged else MASKED_PATHS,

@@ -42,11 +42,10 @@ def _networks(pid: int) -> dict:
 
 def sample(record: dict) -> dict:
     """Docker's stats document for one moment (zeros for a container that is not running)."""
-    from pocketbox.engine.containers import now
-    from pocketbox.runtime.cgroups import ContainerCgroup
+    from pocketbox.engine.containers import Containers, now
 
     running = record["State"]["Status"] in ("running", "paused")
-    usage = ContainerCgroup(record["Id"]).usage() if running else {}
+    usage = Containers().cgroup(record["Id"]).usage() if running else {}
     limit = usage.get("memory_limit") or _memory_total()
     return {
         "read": now(), "id": record["Id"], "name": record["Name"],
@@ -93,9 +92,7 @@ def processes(engine, ref: str, ps_args: list[str]) -> tuple[list[str], list[lis
     record = engine.find(ref)
     if record["State"]["Status"] not in ("running", "paused"):
         raise Conflict(f"Container {record['Id']} is not running")
-    from pocketbox.runtime.cgroups import ContainerCgroup
-
-    pids = set(ContainerCgroup(record["Id"]).pids())
+    pids = set(engine.cgroup(record["Id"]).pids())
     try:
         result = subprocess.run(["ps", *(ps_args or ["-ef"])], capture_output=True, text=True, timeout=30)
     except FileNotFoundError:

@@ -56,10 +56,10 @@ def update_container(ref: str, changes: dict, engine: Containers | None = None) 
         if pids is not None:
             resources["pids"] = {"limit": pids}
         if record["State"]["Status"] in ("running", "paused"):
-            from pocketbox.runtime.cgroups import ContainerCgroup, Limits
+            from pocketbox.runtime.cgroups import Limits
 
             try:
-                ContainerCgroup(cid).update(Limits(
+                engine.cgroup(cid).update(Limits(
                     memory=memory, memory_swap=swap if memory is not None else None, cpu_quota=quota,
                     cpu_period=period, cpu_shares=shares, pids_limit=pids, cpuset_cpus=cpus_set,
                     cpuset_mems=mems_set, memory_reservation=reservation, devices=[]))

@@ -11,6 +11,7 @@ from pocketbox import jsonlite
 from pocketbox.runtime import state_dir
 from pocketbox.runtime.state_dir import OCIError
 
+SECCOMP_CACHE = "/var/cache/pocketbox-runc/seccomp"  # compiled filters by the hash of their section
 SIGNALS = {name[3:]: int(getattr(signal, name)) for name in dir(signal)
            if name.startswith("SIG") and not name.startswith("SIG_") and name[3:].isalpha()}
 
@@ -92,7 +93,8 @@ def create(root: str, container_id: str, bundle: str, console_socket: str | None
         os.mkfifo(fifo, 0o622)
         fifo_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)  # O_RDWR: opening never blocks; reads do
         try:
-            container = Container(bundle, container_id, spec=spec, preserve_fds=preserve_fds, no_pivot=no_pivot)
+            container = Container(bundle, container_id, spec=spec, preserve_fds=preserve_fds, no_pivot=no_pivot,
+                                  seccomp_cache=SECCOMP_CACHE)
             container.start(start_fifo=fifo_fd)
         except StartError as e:
             raise OCIError(str(e)) from None
@@ -155,7 +157,8 @@ def run(root: str, container_id: str, bundle: str, console_socket: str | None = 
     try:
         state_dir.mark_creating(path, cgroup_path)
         try:
-            container = Container(bundle, container_id, spec=spec, preserve_fds=preserve_fds, no_pivot=no_pivot)
+            container = Container(bundle, container_id, spec=spec, preserve_fds=preserve_fds, no_pivot=no_pivot,
+                                  seccomp_cache=SECCOMP_CACHE)
             container.start()
         except StartError as e:
             container = None
@@ -328,7 +331,7 @@ def exec_process(root: str, container_id: str, process: dict, detach: bool = Fal
     if console_socket and not terminal:
         raise OCIError("cannot use console socket if runc will not detach or allocate tty")
     try:
-        bpf = seccomp_program(c.spec)
+        bpf = seccomp_program(c.spec, SECCOMP_CACHE)
     except StartError as e:
         raise OCIError(str(e)) from None
     process = dict(process, stdinOpen=True)

@@ -36,6 +36,21 @@ IN_RUNTIME_HOOKS = ("prestart", "createRuntime")  # run by us, between fork and 
 HANDSHAKE_HOOKS = IN_RUNTIME_HOOKS + ("createContainer", "startContainer")
 
 
+def bundle_cgroup(bundle: str, container_id: str) -> ContainerCgroup:
+    """The cgroup of the container a bundle describes (its linux.cgroupsPath): how the engine
+    finds what to pause, measure or update, without a cgroup layout of its own."""
+    try:
+        with open(os.path.join(bundle, "config.json")) as f:
+            spec = json.load(f)
+    except (OSError, ValueError):  # (a record whose bundle is gone: the default place)
+        spec = {}
+    try:
+        path = spec_path((spec.get("linux") or {}).get("cgroupsPath"), container_id)
+    except CgroupPathError as e:
+        raise StartError(str(e)) from None
+    return ContainerCgroup(container_id, path=path)
+
+
 def limits_from_spec(spec: dict) -> Limits:
     return limits_from_resources(spec.get("linux", {}).get("resources") or {})
 
@@ -59,16 +74,20 @@ def limits_from_resources(r: dict, devices: bool = True) -> Limits:
     return limits
 
 
-def seccomp_program(spec: dict) -> bytes | None:
-    """The compiled BPF of the spec's seccomp section (cached under the state root), or None."""
+def seccomp_program(spec: dict, cache_dir: str | None = None) -> bytes | None:
+    """The compiled BPF of the spec's seccomp section, or None. Cached in `cache_dir`, by
+    default the engine's (under the state root)."""
     section = spec.get("linux", {}).get("seccomp")
     if not section:
         return None
     from pocketbox.runtime.seccomp import SeccompError, cached_bpf
-    from pocketbox.state import state_root
 
+    if cache_dir is None:
+        from pocketbox.state import state_root
+
+        cache_dir = str(state_root() / "cache" / "seccomp")
     try:
-        return cached_bpf(section, state_root() / "cache" / "seccomp")
+        return cached_bpf(section, cache_dir)
     except SeccompError as e:
         raise StartError(f"invalid seccomp profile: {e}") from None
 
@@ -84,7 +103,8 @@ class Container:
     """One started container process and its cgroup."""
 
     def __init__(self, bundle: str, container_id: str, report=None, stdio: tuple[int, int, int] | None = None,
-                 spec: dict | None = None, preserve_fds: int = 0, no_pivot: bool = False):
+                 spec: dict | None = None, preserve_fds: int = 0, no_pivot: bool = False,
+                 seccomp_cache: str | None = None):
         self.bundle = bundle
         self.stdio = stdio  # fds that become the container's 0, 1, 2 (when it has no terminal)
         self.id = container_id
@@ -103,7 +123,7 @@ class Container:
                                       path=path)
         self.pid = 0
         self.console: int | None = None
-        self.seccomp_bpf = seccomp_program(self.spec)
+        self.seccomp_bpf = seccomp_program(self.spec, seccomp_cache)
         self.userns_fd: int | None = None
 
     def start(self, start_fifo: int | None = None) -> None:

@@ -5,8 +5,9 @@ libseccomp compiles the rules (pocketbox._seccomp, imported only on a cache miss
 cached by the hash of the section, so the usual `run` only reads a file and makes one syscall
 (pocketbox._sys.pb_seccomp_load). The kernel then checks every system call of the container
 against it, and of every process it starts: filters are inherited and cannot be removed."""
-import json
 import os
+
+from pocketbox import jsonlite
 
 try:  # the built-in SHA-256; hashlib would load OpenSSL first (~3 ms of every run)
     from _sha256 import sha256
@@ -91,7 +92,7 @@ def cached_bpf(section: dict, cache_dir) -> bytes:
 
     A cache file holds the program's own sha256 before it: an empty, cut or altered file is
     never loaded (it is compiled again), so a container never runs with less than its profile."""
-    key = sha256(json.dumps(section, sort_keys=True).encode()).hexdigest()
+    key = sha256(jsonlite.dumps(section, sort_keys=True).encode()).hexdigest()
     path = os.path.join(str(cache_dir), f"{key}.bpf")
     try:
         with open(path, "rb") as f:
