@@ -351,10 +351,27 @@ def _in_group(pid: int, gid: int) -> bool:
     return False
 
 
+def preload_modules() -> None:
+    """Import now every module a request may need. This server forks (a container's supervisor,
+    an exec, a build) while other threads serve requests. A fork taken while another thread is
+    in the middle of importing a module hands the child that module's import lock, held by a
+    thread the child does not have: the child's first import of that module would wait forever.
+    Modules already in sys.modules are never locked again."""
+    import pkgutil
+
+    import pocketbox
+
+    for module in pkgutil.walk_packages(pocketbox.__path__, "pocketbox."):
+        if module.name.split(".")[1] not in ("__main__", "cli", "ui"):
+            __import__(module.name)
+
+
 def serve(path: str = DEFAULT_SOCKET) -> None:
     """Listen on `path` (0660, root and the pocketbox group) until interrupted; or on the socket
     systemd passes (LISTEN_FDS: socket activation)."""
     from pocketbox.api import build, containers, images, objects, system  # noqa: F401 (they register routes)
+
+    preload_modules()
 
     if os.environ.get("LISTEN_FDS") == "1" and os.environ.get("LISTEN_PID") == str(os.getpid()):
         server = Server(path, Handler, bind_and_activate=False)

@@ -83,7 +83,7 @@ TOP_LEVEL = {
                                "pause", "unpause", "attach", "logs", "exec", "port", "rename", "stats", "top",
                                "update", "cp")},
     **{n: SHARE for n in ("tag", "commit", "push", "export", "import", "history", "diff", "build")},
-    **{n: SYSTEM for n in ("info", "version", "system", "events", "serve", "compose")},
+    **{n: SYSTEM for n in ("info", "version", "system", "events", "serve", "compose", "ui")},
     "volume": VOLUMES, "network": NETWORKS, "container": CONTAINERS + SHARE, "image": IMAGES + SHARE,
 }
 

@@ -139,6 +139,18 @@ def service(path):
 cli.add_command(service, "serve")
 
 
+@cli.command(context_settings=CONTEXT)
+@click.option("--listen", default="127.0.0.1:0", show_default=True,
+              help="ADDRESS:PORT to serve the page on (port 0: any free one).")
+@needs_root
+def ui(listen):
+    """A local web page: containers, images, volumes and networks, the architecture live, and
+    each container's anatomy. Prints the URL (with its token) to open."""
+    from pocketbox.ui.server import serve_ui
+
+    serve_ui(listen, announce=lambda line: click.echo(line) or sys.stdout.flush())
+
+
 @system.command(context_settings=CONTEXT)
 @needs_root
 def df():
