@@ -131,6 +131,8 @@ def test_stats_top_and_update_read_and_write_the_cgroup(pb, busybox):
             assert f.read().strip() == "20"
     spec = json.load(open(os.path.join(rec["BundlePath"], "config.json")))
     assert spec["linux"]["resources"]["pids"] == {"limit": 20}
+    # the device rules stay what they were (a v1 update once denied every device)
+    assert pb("exec", "busy", "sh", "-c", "echo x > /dev/null && echo ok").stdout == "ok\n"
     pb("rm", "-f", cid)
 
 

@@ -176,6 +176,56 @@ def host_cgroup_value(pid: int, controller: str) -> int:
     return int(Path(f"/sys/fs/cgroup{path}/{files[0]}").read_text().split()[0])
 
 
+def a_disk() -> str:
+    """major:minor of a whole disk of this machine (block I/O limits name a device)."""
+    for d in sorted(Path("/sys/block").iterdir()):
+        if (d / "device").exists():
+            return (d / "dev").read_text().strip()
+    pytest.fail("no disk in /sys/block to set a block I/O limit on")
+
+
+def cgroup_v2() -> bool:
+    return Path("/sys/fs/cgroup/cgroup.controllers").exists()
+
+
+def test_block_io_limits_and_unified(rt):
+    major, minor = map(int, a_disk().split(":"))
+
+    def change(spec):
+        spec["linux"]["resources"]["blockIO"] = {
+            "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
+            "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 300}]}
+    cid, b = rt.bundle(["sleep", "100"], change)
+    rt("create", "--bundle", b, cid, **DETACHED)
+    pid = rt.state(cid)["pid"]
+    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    if cgroup_v2():
+        path = next(line.split(":", 2)[2] for line in lines if line.startswith("0::"))
+        io = Path(f"/sys/fs/cgroup{path}/io.max").read_text()
+        assert f"{major}:{minor} rbps=1048576" in io and "wiops=300" in io
+    else:
+        path = next(line.split(":", 2)[2] for line in lines if "blkio" in line.split(":")[1].split(","))
+        d = Path(f"/sys/fs/cgroup/blkio{path}")
+        assert (d / "blkio.throttle.read_bps_device").read_text().split() == [f"{major}:{minor}", "1048576"]
+        assert (d / "blkio.throttle.write_iops_device").read_text().split() == [f"{major}:{minor}", "300"]
+    rt("delete", "--force", cid)
+    # linux.resources.unified: written as given on cgroup v2, refused (by runc too) elsewhere
+    r = rt.run(["cat", "/proc/self/cgroup"], lambda s: s["linux"]["resources"].update(
+        unified={"pids.max": "42"}), expect=None)
+    assert (r.returncode == 0) == cgroup_v2(), r.stderr
+    if not cgroup_v2():
+        assert "v1" in r.stderr or "v2" in r.stderr
+
+
+def test_log_file_in_json(rt, tmp_path):
+    log = tmp_path / f"{rt.name}.log"
+    r = subprocess.run([rt.binary, "--root", str(rt.root), "--log", str(log), "--log-format", "json", "state",
+                        "nosuch"], capture_output=True, text=True)
+    assert r.returncode == 1 and "does not exist" in r.stderr
+    entry = json.loads(log.read_text().splitlines()[-1])
+    assert entry["level"] == "error" and "does not exist" in entry["msg"] and entry["time"]
+
+
 # --- the spec, feature by feature ------------------------------------------------------------
 def test_process_user_env_cwd_umask_rlimits_capabilities(rt):
     def change(spec):

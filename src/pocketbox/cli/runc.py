@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f'"{command}" requires {exactly} {least} argument(s)' if least else
                              f'"{command}" requires no arguments')
         root = flags.get("root", "/run/pocketbox-runc")
+        if log.debug_on:
+            log.write("debug", f"{command} {' '.join(rest)} (root {root})")
         return COMMAND_FUNCTIONS[command](root, options, args) or 0
     except UsageError as e:
         log.write("error", str(e))

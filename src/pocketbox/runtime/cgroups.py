@@ -69,6 +69,11 @@ class Limits:
                  cpu_period: int | None = None, cpu_shares: int | None = None, pids_limit: int | None = None,
                  devices: list[str] | None = None, cpuset_cpus: str | None = None, cpuset_mems: str | None = None,
                  memory_reservation: int | None = None, oom_kill_disable: bool = False):
+        self.blkio_weight: int | None = None  # 10..1000
+        self.blkio_throttle: list[tuple[str, str, int]] = []  # ("read_bps", "8:0", rate), write_bps, *_iops
+        self.hugepages: list[tuple[str, int]] = []  # ("2MB", bytes)
+        self.swappiness: int | None = None
+        self.unified: dict[str, str] = {}  # cgroup v2 file -> value, written as given
         self.memory = memory                # bytes
         self.memory_swap = memory_swap      # bytes of memory + swap; -1 = unlimited
         self.memory_reservation = memory_reservation  # the soft limit: reclaimed down to it under pressure
@@ -184,8 +189,9 @@ class ContainerCgroup:
         os.makedirs(parent, exist_ok=True)
         with open(f"{CGROUP_ROOT}/cgroup.subtree_control") as f:
             root_enabled = set(f.read().split())
-        wanted = [c for c in ("cpu", "memory", "pids") + (("cpuset",) if limits.cpuset_cpus or limits.cpuset_mems
-                                                         else ()) if c in root_enabled]
+        optional = (("cpuset",) if limits.cpuset_cpus or limits.cpuset_mems else ()) + \
+            (("io",) if limits.blkio_weight or limits.blkio_throttle else ()) + (("hugetlb",) if limits.hugepages else ())
+        wanted = [c for c in ("cpu", "memory", "pids") + optional if c in root_enabled]
         below_root = parent[len(CGROUP_ROOT):].strip("/").split("/")
         for depth in range(1, len(below_root) + 1 if below_root != [""] else 0):  # each level hands them down
             level = os.path.join(CGROUP_ROOT, *below_root[:depth])
@@ -221,6 +227,17 @@ class ContainerCgroup:
                 self._write(f"{d}/cpuset.{name}", getattr(limits, f"cpuset_{name}"))
         if limits.pids_limit is not None:
             self._write(f"{d}/pids.max", "max" if limits.pids_limit <= 0 else str(limits.pids_limit))
+        if limits.blkio_weight:  # runc's map of blkio.weight (10..1000) onto io.weight (1..10000)
+            self._write(f"{d}/io.weight", f"default {1 + (limits.blkio_weight - 10) * 9999 // 990}")
+        for kind, device, rate in limits.blkio_throttle:
+            key = {"read_bps": "rbps", "write_bps": "wbps", "read_iops": "riops", "write_iops": "wiops"}[kind]
+            self._write(f"{d}/io.max", f"{device} {key}={rate}")
+        for size, limit in limits.hugepages:
+            self._write(f"{d}/hugetlb.{size}.max", str(limit))
+        for name, value in limits.unified.items():
+            if "/" in name or name.startswith(".") or not name:
+                raise OSError(22, f"invalid cgroup file name in linux.resources.unified: {name!r}")
+            self._write(f"{d}/{name}", value)
 
     def _create_v1(self, limits: Limits) -> None:
         for name, d in self.paths.items():
@@ -234,7 +251,7 @@ class ContainerCgroup:
             os.mkdir(d)
         self._apply_v1(limits)
 
-    def _apply_v1(self, limits: Limits) -> None:
+    def _apply_v1(self, limits: Limits, devices: bool = True) -> None:
         mem = self.dir_of("memory")
         if mem and limits.memory is not None:
             writes = [(f"{mem}/memory.limit_in_bytes", str(limits.memory))]
@@ -266,15 +283,36 @@ class ContainerCgroup:
         pids = self.dir_of("pids")
         if pids and limits.pids_limit is not None:
             self._write(f"{pids}/pids.max", "max" if limits.pids_limit <= 0 else str(limits.pids_limit))
-        dev = self.dir_of("devices")
+        blkio = self.dir_of("blkio")
+        if limits.blkio_weight:
+            weight = next((f for f in ("blkio.weight", "blkio.bfq.weight") if blkio and os.path.exists(f"{blkio}/{f}")),
+                          None)
+            if weight is None:
+                raise OSError(95, "blkio weight: this host's block I/O scheduler has no blkio.weight")
+            self._write(f"{blkio}/{weight}", str(limits.blkio_weight))
+        for kind, device, rate in limits.blkio_throttle:
+            if not blkio:
+                raise OSError(95, "blkio throttling: this host has no blkio hierarchy")
+            self._write(f"{blkio}/blkio.throttle.{kind}_device", f"{device} {rate}")
+        for size, limit in limits.hugepages:
+            hugetlb = self.dir_of("hugetlb")
+            if not hugetlb:
+                raise OSError(95, "hugepage limits: this host has no hugetlb hierarchy")
+            self._write(f"{hugetlb}/hugetlb.{size}.limit_in_bytes", str(limit))
+        if mem and limits.swappiness is not None:
+            self._write(f"{mem}/memory.swappiness", str(limits.swappiness))
+        if limits.unified:
+            raise OSError(95, "linux.resources.unified needs a cgroup v2 host (this one is " + self.mode + ")")
+        dev = self.dir_of("devices") if devices else None
         if dev:
             self._write(f"{dev}/devices.deny", "a")
             for rule in limits.devices:
                 self._write(f"{dev}/devices.allow", rule)
 
     def update(self, limits: Limits) -> None:
-        """`update`: write the limits that are set (not None) to a live container's cgroup."""
-        self._apply_v2(limits) if self.mode == "v2" else self._apply_v1(limits)
+        """`update`: write the limits that are set (not None) to a live container's cgroup. The
+        device rules stay as they are."""
+        self._apply_v2(limits) if self.mode == "v2" else self._apply_v1(limits, devices=False)
 
     def usage(self) -> dict:
         """What `stats` reads, in the units the kernel gives: cpu_ns, memory, memory_limit (None:

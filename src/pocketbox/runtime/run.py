@@ -71,6 +71,15 @@ def limits_from_resources(r: dict, devices: bool = True) -> Limits:
         minor = d["minor"] if d.get("minor", -1) not in (-1, None) else "*"
         limits.devices.append(f"{d.get('type', 'a')} {major}:{minor} {d.get('access', 'rwm')}")
     limits.devices += [rule for rule in DEFAULT_DEVICE_RULES if rule not in limits.devices]  # always, as runc
+    block = r.get("blockIO") or {}
+    limits.blkio_weight = block.get("weight")
+    for key, kind in (("throttleReadBpsDevice", "read_bps"), ("throttleWriteBpsDevice", "write_bps"),
+                      ("throttleReadIOPSDevice", "read_iops"), ("throttleWriteIOPSDevice", "write_iops")):
+        for d in block.get(key) or []:
+            limits.blkio_throttle.append((kind, f"{d['major']}:{d['minor']}", int(d["rate"])))
+    limits.hugepages = [(h["pageSize"], int(h["limit"])) for h in r.get("hugepageLimits") or []]
+    limits.swappiness = mem.get("swappiness")
+    limits.unified = {str(k): str(v) for k, v in (r.get("unified") or {}).items()}
     return limits
 
 
