@@ -5,6 +5,7 @@ of its own.
 
 Usage: sudo /opt/pocketbox/venv/bin/python benchmarks/ui.py [--containers 100] [--followed 10]"""
 import argparse
+import http.client
 import os
 import re
 import shutil
@@ -76,9 +77,12 @@ def main() -> None:
         def follow(name: str) -> None:
             request = urllib.request.Request(f"{base}engine/containers/{name}/logs?follow=1&stdout=1&tail=0",
                                              headers={"Cookie": f"pocketbox_ui={token}"})
-            with urllib.request.urlopen(request) as r:
-                while not stop.is_set() and r.read1(65536):
-                    pass
+            try:
+                with urllib.request.urlopen(request) as r:
+                    while not stop.is_set() and r.read1(65536):
+                        pass
+            except (OSError, http.client.HTTPException):  # the server stopped at the end
+                pass
         followers = [threading.Thread(target=follow, args=(f"f{n}",), daemon=True) for n in range(args.followed)]
         for t in followers:
             t.start()
