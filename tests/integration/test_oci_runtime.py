@@ -277,6 +277,17 @@ def test_joins_a_namespace_by_path_and_sets_sysctls(rt):
         holder.wait()
 
 
+def test_sysctls_of_the_whole_machine_are_refused(rt):
+    before = Path("/proc/sys/kernel/pid_max").read_text()
+    r = rt.run(["true"], lambda s: s["linux"].update(sysctl={"kernel.pid_max": "40000"}), expect=None)
+    assert r.returncode != 0 and "kernel.pid_max" in r.stderr
+    no_netns = [n for n in base_spec(Path("/"), ["true"])["linux"]["namespaces"] if n["type"] != "network"]
+    r = rt.run(["true"], lambda s: s["linux"].update(sysctl={"net.ipv4.ip_forward": "1"}, namespaces=no_netns),
+               expect=None)
+    assert r.returncode != 0 and "net.ipv4.ip_forward" in r.stderr
+    assert Path("/proc/sys/kernel/pid_max").read_text() == before
+
+
 def test_mounts_with_options(rt, tmp_path):
     shared = tmp_path / f"shared-{rt.name}"
     shared.mkdir()

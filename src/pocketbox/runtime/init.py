@@ -220,7 +220,8 @@ def _setup(spec: dict, bundle: str, console_sock, report, seccomp_bpf: bytes | N
         rootfs.move_root(root, report)
     else:
         rootfs.pivot(root, report)
-    _sysctls(linux.get("sysctl") or {}, report)  # before /proc/sys becomes read-only
+    _sysctls(linux.get("sysctl") or {}, report, {ns["type"] for ns in linux.get("namespaces", [])})
+    # (before /proc/sys becomes read-only)
     rootfs.mask_paths(linux.get("maskedPaths", []), linux.get("readonlyPaths", []), report)
     if spec.get("hostname") and "uts" in wanted:
         sc.sethostname(spec["hostname"])
@@ -271,11 +272,29 @@ def _warn_unsupported(process: dict, report) -> None:
             print(f"pocketbox: warning: process.{key} {process[key]!r} is ignored (not supported)", file=sys.stderr)
 
 
-def _sysctls(values: dict, report) -> None:
-    """--sysctl: written in the container's own namespaces (the engine allows only namespaced keys)."""
+IPC_SYSCTLS = {"kernel.sem", "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.shmall", "kernel.shmmax",
+               "kernel.shmmni", "kernel.shm_rmid_forced"}
+
+
+def sysctl_namespace(key: str) -> str | None:
+    """The namespace a sysctl belongs to (runc's list), or None: it is the whole machine's."""
+    if key in IPC_SYSCTLS or key.startswith("fs.mqueue."):
+        return "ipc"
+    if key.startswith("net."):
+        return "network"
+    if key in ("kernel.hostname", "kernel.domainname"):
+        return "uts"
+    return None
+
+
+def _sysctls(values: dict, report, namespaces: set[str]) -> None:
+    """linux.sysctl (--sysctl): written in the container's own namespaces. A key of a namespace
+    the container shares with the host, or of none, would change the whole machine: refused."""
     for key, value in values.items():
         if "/" in key or ".." in key:
             raise InitError(f"invalid sysctl name {key!r}")
+        if sysctl_namespace(key) not in namespaces:
+            raise InitError(f"sysctl {key!r} is not in a separate kernel namespace of the container")
         try:
             with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
                 f.write(value)

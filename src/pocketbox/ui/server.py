@@ -264,7 +264,7 @@ def replay(h, _rest: str) -> None:
     body = h.body()
     image = str(body.get("image") or "")
     command = [str(a) for a in body.get("command") or []]
-    if not image:
+    if not image or image.startswith("-"):  # (never an option of `run`)
         raise ValueError("give an image to run")
     import subprocess
 
