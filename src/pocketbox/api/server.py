@@ -395,16 +395,23 @@ def serve(path: str = DEFAULT_SOCKET) -> None:
         _give_to_group(path)
     print(f"pocketbox: serving the Docker Engine API {API_VERSION} on unix://{path}", file=sys.stderr, flush=True)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        serve_until_interrupted(server)
     finally:
-        server.server_close()
         if not os.environ.get("LISTEN_FDS"):
             try:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
+
+
+def serve_until_interrupted(server) -> None:
+    """serve_forever until Ctrl-C (or SIGINT), then close the listening socket."""
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 def _give_to_group(path: str) -> None:

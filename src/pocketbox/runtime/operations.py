@@ -335,10 +335,7 @@ def exec_process(root: str, container_id: str, process: dict, detach: bool = Fal
     except StartError as e:
         raise OCIError(str(e)) from None
     process = dict(process, stdinOpen=True)
-    on_console = None
-    if console_socket:
-        def on_console(master, _child):
-            send_console(console_socket, master)
+    on_console = (lambda master, _child: send_console(console_socket, master)) if console_socket else None
     try:
         return exec_in(c.pid, process, c.cgroup().paths, seccomp_bpf=bpf, on_console=on_console,
                        on_pid=lambda pid: _write_pid_file(pid_file, pid) if pid_file else None,

@@ -309,7 +309,7 @@ def _follow_events(feed: Feed) -> None:
 def serve_ui(listen: str = "127.0.0.1:0", announce=print) -> None:
     """Serve the page on `listen` (host:port; port 0 picks a free one) until interrupted."""
     from pocketbox.api import build, containers, images, objects, system  # noqa: F401 (they register routes)
-    from pocketbox.api.server import preload_modules
+    from pocketbox.api.server import preload_modules, serve_until_interrupted
     from pocketbox.ui import anatomy, websocket  # noqa: F401 (before any fork: see preload_modules)
 
     preload_modules()
@@ -331,10 +331,5 @@ def serve_ui(listen: str = "127.0.0.1:0", announce=print) -> None:
     threading.Thread(target=_follow_events, args=(UIHandler.feed,), daemon=True).start()
     announce(f"pocketbox ui: http://{UIHandler.host}/?token={UIHandler.token}")
     announce("  anyone with this URL can do what root can on this machine: keep it to yourself")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_until_interrupted(server)
 
