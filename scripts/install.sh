@@ -44,13 +44,8 @@ cat > /usr/local/bin/pocketbox-runc.tmp <<EOF
 import sys
 
 sys.path.append("$SITE")
-try:
-    from pocketbox.cli.runc import entry
-except ImportError:  # an editable install: its path is in a .pth file, which only site reads
-    import site
+from pocketbox.cli.runc import entry
 
-    site.main()
-    from pocketbox.cli.runc import entry
 entry()
 EOF
 chmod 755 /usr/local/bin/pocketbox-runc.tmp

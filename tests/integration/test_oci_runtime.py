@@ -9,7 +9,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 
 pytestmark = pytest.mark.root
 
-POCKETBOX_RUNC = str(Path(sys.executable).parent / "pocketbox-runc")
+POCKETBOX_RUNC = "/usr/local/bin/pocketbox-runc"  # the launcher scripts/install.sh writes (python -IS)
 RUNTIMES = {"pocketbox-runc": POCKETBOX_RUNC, "runc": "runc"}
 # a container started by create/run -d keeps the runtime's stdio: never a pipe the test would wait on
 DETACHED = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
