@@ -5,15 +5,12 @@ ratios. Runs in a network namespace of its own (both bundles and podman use --ne
 Target: pocketbox-runc at most 1.0x runc in both.
 Usage: sudo /opt/pocketbox/venv/bin/python benchmarks/oci_runtime.py [--runs N]"""
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
 from common import PODMAN_LIMITS, BusyboxEverywhere, bench_dir, interleaved, report, timed
 
-# the launcher scripts/install.sh writes (python -IS); the virtualenv's entry point otherwise
-POCKETBOX_RUNC = "/usr/local/bin/pocketbox-runc" if Path("/usr/local/bin/pocketbox-runc").exists() else \
-    str(Path(sys.executable).parent / "pocketbox-runc")
+POCKETBOX_RUNC = "/usr/local/bin/pocketbox-runc"  # the launcher scripts/install.sh writes (python -IS)
 
 
 def main() -> None:
