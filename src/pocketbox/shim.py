@@ -111,6 +111,9 @@ class Supervisor:
             self._refuse(ready_fd, error, code)
         for fd in (null, out_w, err_w) + ((self.stdin_r,) if self.stdin_r else ()):
             os.close(fd)
+        from pocketbox.runtime import operations
+
+        operations.register(self.engine.runtime_root, self.container)
         if self.tty:
             self.outputs = {self.container.console: "stdout"}
             self.stdin_w = self.container.console
@@ -202,6 +205,9 @@ class Supervisor:
         self.container.cgroup.destroy()
         explain.report("cleanup", thing="the container's cgroup (every process in it is gone)",
                        act="; ".join(f"rmdir({p})" for p in self.container.cgroup.paths.values()))
+        from pocketbox.runtime import operations
+
+        operations.unregister(self.engine.runtime_root, self.cid)
         if self.record:
             self.engine.disconnect(self.record)
         self.record = self.engine.update(self.cid, lambda r: r["State"].update(

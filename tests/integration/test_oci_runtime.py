@@ -515,6 +515,33 @@ def children(pid: int, name: str) -> list[int]:
     return out
 
 
+def test_the_engine_records_its_containers_in_the_runtime_state(pb, busybox):
+    """pocketbox's own containers, started in-process, are in the runtime's state as if created
+    and started through pocketbox-runc: its state, list, ps and pause agree with the engine."""
+    root = str(pb.root / "runtime")
+
+    def runc(*args, expect=0):
+        r = subprocess.run([POCKETBOX_RUNC, "--root", root, *args], capture_output=True, text=True, timeout=30)
+        assert r.returncode == expect, (args, r.stdout, r.stderr)
+        return r
+    cid = pb("run", "-d", "--name", "seen", "--network", "none", busybox, "sleep", "100").stdout.strip()
+    pid = int(pb("inspect", "-f", "{{.State.Pid}}", "seen").stdout)
+    state = json.loads(runc("state", cid).stdout)
+    assert (state["status"], state["pid"], state["bundle"]) == ("running", pid, str(pb.root / "containers" / cid))
+    assert json.loads(runc("ps", "--format", "json", cid).stdout) == [pid]
+    pb("pause", "seen")
+    assert json.loads(runc("state", cid).stdout)["status"] == "paused"
+    pb("unpause", "seen")
+    pb("stop", "-t", "1", "seen")
+    assert "does not exist" in runc("state", cid, expect=1).stderr
+    foreground = pb.popen("run", "--rm", "--network", "none", busybox, "sleep", "1.5", stdout=subprocess.DEVNULL)
+    assert wait_for(lambda: [c["status"] for c in json.loads(runc("list", "--format", "json").stdout) or []]
+                    == ["running"])
+    assert foreground.wait(30) == 0
+    assert runc("list", "-q").stdout == ""
+    pb("rm", "seen")
+
+
 # --- engines driving it ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def podman_env(tmp_path_factory, busybox_rootfs):

@@ -47,6 +47,11 @@ class Containers:
     def dir(self, cid: str) -> Path:
         return self.root / cid
 
+    @property
+    def runtime_root(self) -> str:
+        """The runtime's record of the containers running now (`pocketbox-runc --root` it)."""
+        return str(self.store.root / "runtime")
+
     def cgroup(self, cid: str):
         """The container's cgroup, where its bundle (linux.cgroupsPath) puts it."""
         from pocketbox.runtime.run import bundle_cgroup
@@ -718,6 +723,9 @@ class Containers:
             raise
         for fd in ours:
             os.close(fd)
+        from pocketbox.runtime import operations
+
+        operations.register(self.runtime_root, container)
         events.container("start", record)
         started = process_start_time(container.pid)
         self.update(cid, lambda r: (r["State"].update(Status="running", Running=True, Pid=container.pid,
@@ -730,6 +738,7 @@ class Containers:
                                     relay=(lambda: tee(pipes, log)) if pipes else None)
         finally:
             log.close()
+            operations.unregister(self.runtime_root, cid)
         self.disconnect(record)
         events.container("die", record, exitCode=result.code)
         self.update(cid, lambda r: (r["State"].update(Status="exited", Running=False, Pid=0, ExitCode=result.code,
@@ -774,6 +783,9 @@ class Containers:
             recorded = (record.get("Cgroup") or {}).get("Paths") or {}
             if not recorded or any(os.path.isdir(p) for p in recorded.values()):  # (a clean exit removed them)
                 self.cgroup(cid).destroy()
+            from pocketbox.runtime import operations
+
+            operations.unregister(self.runtime_root, cid)  # (left by a supervisor killed with -9)
             self.disconnect(record)
             self._keep_exit_code(cid, record["State"].get("ExitCode", 0))
             remove_tree(self.dir(cid), ignore_errors=True)

@@ -164,8 +164,13 @@ class ContainerCgroup:
                 if "unified" in self.paths:  # v2 has no devices controller: an eBPF program (hybrid: both)
                     self._device_filter(self.paths["unified"], limits.devices)
                 return
-            except FileNotFoundError:  # another container's destroy() removed the shared parent: again
-                parent_gone = any(not os.path.isdir(os.path.dirname(d)) for d in self.paths.values())
+            except OSError as e:  # another container's destroy() removed the shared parent: again
+                # (ENOENT: it was gone before we looked; ENODEV: it went while we wrote to it)
+                if e.errno not in (errno.ENOENT, errno.ENODEV):
+                    self.destroy()
+                    raise
+                parent_gone = e.errno == errno.ENODEV or \
+                    any(not os.path.isdir(os.path.dirname(d)) for d in self.paths.values())
                 self.destroy()
                 if attempt == 4 or not parent_gone:  # a missing limit file is no race: say so at once
                     raise

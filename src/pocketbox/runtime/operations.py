@@ -134,6 +134,18 @@ def _save(path: str, container) -> None:
                           "config": container.spec})
 
 
+def register(root: str, container) -> None:
+    """Record a container an engine started in-process (pocketbox's own `run` and supervisor), as
+    `create` + `start` would have: `state`, `list`, `ps`, `pause`, `kill` see it."""
+    path = os.path.join(root, container.id)
+    os.makedirs(path, 0o711, exist_ok=True)  # (a restart of the same container replaces the record)
+    _save(path, container)
+
+
+def unregister(root: str, container_id: str) -> None:
+    state_dir.remove(os.path.join(root, container_id))
+
+
 def run(root: str, container_id: str, bundle: str, console_socket: str | None = None, pid_file: str | None = None,
         detach: bool = False, preserve_fds: int = 0, no_pivot: bool = False) -> int:
     """create + start; in the foreground also wait (signals forwarded, a terminal relayed when no
